@@ -1,0 +1,58 @@
+"""photonics: a physics-first simulator of optical random-projection processors.
+
+An OPU computes y = |T x|^2 for binary inputs x (DMD), a complex transmission matrix T
+(scattering medium) and a noisy camera. Start with::
+
+    from photonics import OPU, DeviceConfig
+    opu = OPU(DeviceConfig.preset("lab-cmos", n_in=1024, n_out=2048), seed=0)
+
+The package never imports torch or dfa at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+
+__version__ = "0.1.0"
+
+from .config import (  # noqa: E402
+    CameraConfig,
+    DeviceConfig,
+    DMDConfig,
+    LaserConfig,
+    MediumConfig,
+    ReferenceConfig,
+    preset_names,
+)
+from .device import OPU, ReferenceCalibration  # noqa: E402
+from .errors import (  # noqa: E402
+    CalibrationError,
+    ConfigError,
+    DTypeError,
+    FileFormatError,
+    PhotonicsError,
+    ShapeError,
+    ValidationError,
+)
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+__all__ = [
+    "__version__",
+    "OPU",
+    "ReferenceCalibration",
+    "DeviceConfig",
+    "LaserConfig",
+    "DMDConfig",
+    "MediumConfig",
+    "CameraConfig",
+    "ReferenceConfig",
+    "preset_names",
+    "PhotonicsError",
+    "ConfigError",
+    "ValidationError",
+    "ShapeError",
+    "DTypeError",
+    "FileFormatError",
+    "CalibrationError",
+]

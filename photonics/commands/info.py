@@ -1,0 +1,67 @@
+"""``photonics info DEVICE``: dimensions, noise budget and modelled hardware throughput."""
+
+from __future__ import annotations
+
+import json
+
+from . import add_device_arguments, device_from_args
+
+
+def register(sub) -> None:
+    p = sub.add_parser("info", help="show a device: dimensions, noise budget, hardware throughput")
+    add_device_arguments(p)
+    p.add_argument("--density", type=float, default=0.5, help="fraction of ON input modes for the noise budget")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(func=run)
+
+
+def info_dict(cfg, density: float = 0.5) -> dict:
+    from ..budget import noise_budget
+    from ..throughput import hardware_model
+
+    return {
+        "name": cfg.name,
+        "description": cfg.description,
+        "dimensions": {
+            "n_in": cfg.n_in,
+            "n_out": cfg.n_out,
+            "n_reference": cfg.n_reference,
+            "n_mirrors": cfg.n_mirrors,
+            "medium_model": cfg.medium.model,
+            "medium_storage": cfg.medium.storage,
+        },
+        "noise_budget": noise_budget(cfg, density),
+        "hardware": hardware_model(cfg),
+        "config": cfg.to_dict(),
+    }
+
+
+def run(args) -> int:
+    cfg = device_from_args(args)
+    d = info_dict(cfg, args.density)
+    if args.json:
+        print(json.dumps(d, indent=2, default=str))
+        return 0
+    dims, nb, hw = d["dimensions"], d["noise_budget"], d["hardware"]
+    cam = cfg.camera
+    lines = [
+        f"device      {cfg.name}: {cfg.description}",
+        f"dimensions  n_in={dims['n_in']:,}  n_out={dims['n_out']:,}  reference modes={dims['n_reference']:,}  "
+        f"mirrors={dims['n_mirrors']:,}  medium={dims['medium_model']} ({dims['medium_storage']})",
+        f"laser       {cfg.laser.power_w:.3g} W at {cfg.laser.wavelength_m * 1e9:.1f} nm",
+        f"camera      {cam.bit_depth}-bit, K={cam.system_gain_dn_per_e:.4g} DN/e-, read noise {cam.read_noise_e:g} e-, "
+        f"full well {cam.full_well_e:g} e-, exposure {cam.exposure_s * 1e6:.1f} us",
+        f"noise budget at input density {nb['density']:g} (per pixel, per frame):",
+        f"  power {nb['pixel_power_w']:.3g} W -> {nb['photons']:.4g} photons -> {nb['signal_e']:.4g} e- signal, {nb['dark_e']:.3g} e- dark",
+        f"  noise: shot {nb['shot_noise_e']:.3g} e-, read {nb['read_noise_e']:.3g} e-, quantization {nb['quantization_noise_e']:.3g} e-"
+        f" -> total {nb['total_noise_e']:.3g} e-, SNR {nb['snr']:.3g}",
+        f"  mean {nb['mean_dn']:.4g} DN, {100 * nb['adc_fill']:.3g} % of the ADC range, "
+        f"{100 * nb['saturated_fraction']:.3g} % of speckle pixels saturated (saturation {nb['saturation_e']:.4g} e-)",
+        "hardware (modelled device, not the simulator):",
+        f"  {hw['frame_rate_hz']:.4g} frames/s, {hw['ops_per_frame']:.3g} op/frame -> {hw['ops_per_s'] / 1e12:.4g} TeraOPS "
+        "(1 op = one multiply-accumulate of a TM entry)",
+        f"  native projections {hw['native_projections_per_s']:.4g}/s, linear projections {hw['linear_projections_per_s']:.4g}/s "
+        f"({cfg.reference.scheme} scheme) -> {hw['effective_linear_ops_per_s'] / 1e12:.4g} effective TeraOPS",
+    ]
+    print("\n".join(lines))
+    return 0

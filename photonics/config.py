@@ -1,0 +1,625 @@
+"""Device configuration: frozen, validated dataclasses, TOML load/save and shipped presets.
+
+A :class:`DeviceConfig` composes
+
+* :class:`LaserConfig`: coherent source (power on the DMD, wavelength),
+* :class:`DMDConfig`: binary amplitude modulator (mirrors, macropixels, contrast, rate),
+* :class:`MediumConfig`: the scattering medium and its transmission matrix (TM) model,
+* :class:`CameraConfig`: the sensor (QE, noise, gain, ADC, exposure, rate),
+* :class:`ReferenceConfig`: the reference block used for linear (holographic) projections.
+
+Every value is SI with the unit in the name. Configs are immutable; change them with
+:meth:`DeviceConfig.replace` (dotted keys, e.g. ``{"camera.read_noise_e": 2.0}``).
+
+Physical power model (documented once here, used by :mod:`photonics.device`):
+the laser power ``power_w`` is spread uniformly over the ``n_mirrors`` mirrors of the DMD.
+An input mode is a macropixel of ``macropixel**2`` mirrors, so an ON mode carries
+``p_mode = power_w * fill_factor * macropixel**2 / n_mirrors`` [W]; an OFF mode leaks
+``p_mode / contrast_ratio``. The medium maps input-mode amplitudes to camera-pixel fields with
+``T`` (E|T_ij|^2 = 1 / n_in) and passes a fraction ``transmission`` of the input power to the
+camera, so a pixel receives ``P_i = transmission * (n_in / n_out) * |sum_j T_ij a_j|^2`` [W].
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ConfigError, FileFormatError
+from .validation import check_choice, check_int, check_real
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "LaserConfig",
+    "DMDConfig",
+    "MediumConfig",
+    "CameraConfig",
+    "ReferenceConfig",
+    "DeviceConfig",
+    "preset_names",
+    "data_dir",
+    "MEDIUM_MODELS",
+    "LINEAR_SCHEMES",
+]
+
+MEDIUM_MODELS = ("gaussian",)
+STORAGE_MODES = ("auto", "dense", "procedural")
+LINEAR_SCHEMES = ("exact", "strong-reference")
+#: Dense TMs larger than this many bytes (complex64) are generated procedurally in "auto" mode.
+DENSE_LIMIT_BYTES = 2 * 1024**3
+
+
+class _Config:
+    """Mixin: dict/JSON conversion of a (possibly nested) frozen dataclass."""
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self):  # type: ignore[arg-type]
+            v = getattr(self, f.name)
+            if isinstance(v, _Config):
+                v = v.to_dict()
+            elif isinstance(v, tuple):
+                v = list(v)
+            out[f.name] = v
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str = ""):
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{where or cls.__name__} must be a table/mapping (got {type(data).__name__})")
+        names = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(data) - set(names))
+        if unknown:
+            raise ConfigError(
+                f"unknown key(s) {', '.join(repr(u) for u in unknown)} in {where or cls.__name__}; "
+                f"allowed: {', '.join(sorted(names))}"
+            )
+        kwargs = {}
+        for k, v in data.items():
+            sub = _NESTED.get((cls.__name__, k))
+            if sub is not None:
+                v = sub.from_dict(v, where=f"{where + '.' if where else ''}{k}")
+            elif isinstance(v, list):
+                v = tuple(v)
+            kwargs[k] = v
+        try:
+            return cls(**kwargs)
+        except TypeError as exc:  # missing required argument
+            raise ConfigError(f"{where or cls.__name__}: {exc}") from None
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, default=_json_default)
+
+
+def _json_default(v):
+    if isinstance(v, float) and math.isinf(v):
+        return "inf"
+    raise TypeError(type(v))
+
+
+@dataclass(frozen=True)
+class LaserConfig(_Config):
+    """Coherent source.
+
+    Parameters
+    ----------
+    power_w : float
+        Optical power spread uniformly over the DMD [W], > 0.
+    wavelength_m : float
+        Vacuum wavelength [m], in [200 nm, 20 um].
+    """
+
+    power_w: float = 1.0e-3
+    wavelength_m: float = 532e-9
+
+    def __post_init__(self):
+        check_real(self.power_w, "laser.power_w", low=0.0, low_inclusive=False, unit="W")
+        check_real(self.wavelength_m, "laser.wavelength_m", low=200e-9, high=20e-6, unit="m")
+
+
+@dataclass(frozen=True)
+class DMDConfig(_Config):
+    """Binary digital micromirror device (amplitude modulator, each mirror on or off).
+
+    Parameters
+    ----------
+    shape : (int, int) or None
+        Mirror array (rows, cols). ``None`` sizes the array to the inputs: exactly
+        ``(n_in + n_reference) * macropixel**2`` mirrors are illuminated.
+    macropixel : int
+        Edge of a macropixel in mirrors; an input mode is macropixel x macropixel mirrors.
+    contrast_ratio : float
+        ON/OFF intensity ratio, >= 1 (``inf`` = perfect contrast). An OFF mode leaks an
+        amplitude ``1/sqrt(contrast_ratio)`` of an ON mode, with the same phase.
+    frame_rate_hz : float
+        Maximum binary pattern rate [Hz].
+    fill_factor : float
+        Fraction of the illuminated area that is reflecting mirror, in (0, 1].
+    mirror_pitch_m : float
+        Mirror pitch [m] (used by physical medium models).
+    """
+
+    shape: tuple[int, int] | None = None
+    macropixel: int = 1
+    contrast_ratio: float = math.inf
+    frame_rate_hz: float = 22_000.0
+    fill_factor: float = 1.0
+    mirror_pitch_m: float = 13.7e-6
+
+    def __post_init__(self):
+        if self.shape is not None:
+            if not (isinstance(self.shape, tuple) and len(self.shape) == 2):
+                raise ConfigError(f"dmd.shape must be a pair (rows, cols) or omitted (got {self.shape!r})")
+            for k, s in zip(("rows", "cols"), self.shape):
+                check_int(s, f"dmd.shape {k}", low=1)
+        check_int(self.macropixel, "dmd.macropixel", low=1, high=1024)
+        check_real(self.contrast_ratio, "dmd.contrast_ratio", low=1.0, allow_inf=True)
+        check_real(self.frame_rate_hz, "dmd.frame_rate_hz", low=0.0, low_inclusive=False, unit="Hz")
+        check_real(self.fill_factor, "dmd.fill_factor", low=0.0, high=1.0, low_inclusive=False)
+        check_real(self.mirror_pitch_m, "dmd.mirror_pitch_m", low=0.0, low_inclusive=False, unit="m")
+
+    @property
+    def leak_amplitude(self) -> float:
+        """Field amplitude of an OFF mode relative to an ON mode, 1/sqrt(contrast_ratio)."""
+        return 0.0 if math.isinf(self.contrast_ratio) else 1.0 / math.sqrt(self.contrast_ratio)
+
+
+@dataclass(frozen=True)
+class MediumConfig(_Config):
+    """Scattering medium and its transmission-matrix model.
+
+    Parameters
+    ----------
+    model : str
+        TM model: ``"gaussian"`` (i.i.d. circular Gaussian, the ideal).
+    n_in : int
+        Input modes (DMD macropixels) carrying the signal.
+    n_out : int
+        Camera pixels read out.
+    seed : int or None
+        Seed of the medium's static disorder. ``None``: derived from the device seed, so
+        ``OPU(config, seed=s)`` gives a different medium per ``s``; an int pins the medium.
+    storage : str
+        ``"dense"`` (complex64 matrix in memory), ``"procedural"`` (entries regenerated from
+        (seed, row, col) block by block, never stored) or ``"auto"`` (dense below 2 GiB).
+    transmission : float
+        Fraction of the input power that reaches the camera pixels, in (0, 1].
+    block_rows : int
+        Rows of T generated per block by the procedural medium.
+    """
+
+    model: str = "gaussian"
+    n_in: int = 1024
+    n_out: int = 1024
+    seed: int | None = None
+    storage: str = "auto"
+    transmission: float = 1.0
+    block_rows: int = 256
+
+    def __post_init__(self):
+        check_choice(self.model, "medium.model", MEDIUM_MODELS)
+        check_int(self.n_in, "medium.n_in", low=1, high=2**31)
+        check_int(self.n_out, "medium.n_out", low=1, high=2**31)
+        if self.seed is not None:
+            check_int(self.seed, "medium.seed", low=0, high=2**63 - 1)
+        check_choice(self.storage, "medium.storage", STORAGE_MODES)
+        check_real(self.transmission, "medium.transmission", low=0.0, high=1.0, low_inclusive=False)
+        check_int(self.block_rows, "medium.block_rows", low=1, high=1 << 20)
+
+
+@dataclass(frozen=True)
+class CameraConfig(_Config):
+    """Camera sensor and ADC (EMVA 1288 vocabulary).
+
+    The read-out of pixel i (see :mod:`photonics.camera`)::
+
+        mu_e  = QE * (1 + prnu_i) * P_i * exposure_s / (h c / lambda) + dark_current * exposure_s + dsnu_i
+        e     = min(Poisson(mu_e), full_well_e) + N(0, read_noise_e^2)
+        DN    = clip(round(e / gain_e_per_dn + black_level_dn), 0, 2**bit_depth - 1)
+
+    Parameters
+    ----------
+    quantum_efficiency : float
+        Fraction of photons converted to electrons, in (0, 1].
+    read_noise_e : float
+        Read noise standard deviation [e-], >= 0.
+    dark_current_e_per_s : float
+        Dark current [e-/s], >= 0.
+    gain_e_per_dn : float
+        Conversion gain [e- per DN]; the EMVA system gain is K = 1/gain_e_per_dn [DN/e-].
+    full_well_e : float
+        Full-well capacity [e-].
+    bit_depth : int
+        ADC resolution [bits], 1..16.
+    black_level_dn : float
+        ADC offset added to every pixel [DN], so that dark noise is not clipped at zero.
+    prnu : float
+        Photo-response non-uniformity: standard deviation of the relative gain map, in [0, 0.5].
+    dsnu_e : float
+        Dark-signal non-uniformity: standard deviation of the dark offset map [e-], >= 0.
+    exposure_s : float
+        Exposure time [s], > 0 and <= 1 / frame_rate_hz.
+    frame_rate_hz : float
+        Maximum frame rate [Hz].
+    pixel_pitch_m : float
+        Pixel pitch [m].
+    shot_noise, clip_full_well, quantize : bool
+        Switch the Poisson stage, the full-well clipping and the ADC (rounding + saturation).
+        With ``quantize=False`` the output is the continuous DN value (float).
+    """
+
+    quantum_efficiency: float = 0.6
+    read_noise_e: float = 5.0
+    dark_current_e_per_s: float = 10.0
+    gain_e_per_dn: float = 10.0
+    full_well_e: float = 10_000.0
+    bit_depth: int = 8
+    black_level_dn: float = 8.0
+    prnu: float = 0.01
+    dsnu_e: float = 1.0
+    exposure_s: float = 1.0e-3
+    frame_rate_hz: float = 500.0
+    pixel_pitch_m: float = 5.5e-6
+    shot_noise: bool = True
+    clip_full_well: bool = True
+    quantize: bool = True
+
+    def __post_init__(self):
+        check_real(self.quantum_efficiency, "camera.quantum_efficiency", low=0.0, high=1.0, low_inclusive=False)
+        check_real(self.read_noise_e, "camera.read_noise_e", low=0.0, unit="e-")
+        check_real(self.dark_current_e_per_s, "camera.dark_current_e_per_s", low=0.0, unit="e-/s")
+        check_real(self.gain_e_per_dn, "camera.gain_e_per_dn", low=0.0, low_inclusive=False, unit="e-/DN")
+        check_real(self.full_well_e, "camera.full_well_e", low=0.0, low_inclusive=False, unit="e-")
+        check_int(self.bit_depth, "camera.bit_depth", low=1, high=16)
+        check_real(self.black_level_dn, "camera.black_level_dn", low=0.0, unit="DN")
+        if self.black_level_dn >= 2**self.bit_depth - 1:
+            raise ConfigError(
+                f"camera.black_level_dn must be < 2**bit_depth - 1 = {2**self.bit_depth - 1} DN (got {self.black_level_dn:g})"
+            )
+        check_real(self.prnu, "camera.prnu", low=0.0, high=0.5)
+        check_real(self.dsnu_e, "camera.dsnu_e", low=0.0, unit="e-")
+        check_real(self.exposure_s, "camera.exposure_s", low=0.0, low_inclusive=False, unit="s")
+        check_real(self.frame_rate_hz, "camera.frame_rate_hz", low=0.0, low_inclusive=False, unit="Hz")
+        if self.exposure_s > 1.0 / self.frame_rate_hz * (1 + 1e-9):
+            raise ConfigError(
+                f"camera.exposure_s must be <= 1/camera.frame_rate_hz = {1.0 / self.frame_rate_hz:g} s "
+                f"(got {self.exposure_s:g} s); lower the frame rate or the exposure"
+            )
+        check_real(self.pixel_pitch_m, "camera.pixel_pitch_m", low=0.0, low_inclusive=False, unit="m")
+        for name in ("shot_noise", "clip_full_well", "quantize"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"camera.{name} must be true or false (got {getattr(self, name)!r})")
+
+    @property
+    def system_gain_dn_per_e(self) -> float:
+        """EMVA overall system gain K = 1 / gain_e_per_dn [DN/e-]."""
+        return 1.0 / self.gain_e_per_dn
+
+    @property
+    def max_dn(self) -> int:
+        """Largest ADC code, 2**bit_depth - 1 [DN]."""
+        return 2**self.bit_depth - 1
+
+    @property
+    def output_dtype(self):
+        """dtype of raw frames: uint8 / uint16 when quantized, float32 otherwise."""
+        import numpy as np
+
+        if not self.quantize:
+            return np.float32
+        return np.uint8 if self.bit_depth <= 8 else np.uint16
+
+    @property
+    def saturation_e(self) -> float:
+        """Electrons at which the output saturates: min(full well, ADC top) [e-]."""
+        adc_top = (self.max_dn - self.black_level_dn) * self.gain_e_per_dn
+        limits = []
+        if self.quantize:
+            limits.append(adc_top)
+        if self.clip_full_well:
+            limits.append(self.full_well_e)
+        return min(limits) if limits else math.inf
+
+
+@dataclass(frozen=True)
+class ReferenceConfig(_Config):
+    """Reference field for linear (holographic) projections, DESIGN section 5.
+
+    A block of ``n_modes`` extra DMD modes, all ON, produces the reference field
+    u = T_ref 1 on the camera. With I(x) the intensity for input x::
+
+        exact (2 frames per input):  y = [I(x + r) - I(x) - Z] / (2 sqrt(Z)),  Z = I(r) - I(0)
+        strong-reference (1 frame):  y = [I(x + r) - R] / (2 sqrt(R - D)),  R = I(r), D = dark
+
+    The exact scheme is linear in x to machine precision; the strong-reference scheme carries
+    an error |T x|^2 / (2 |u|), small when |u| >> |T x|.
+
+    Parameters
+    ----------
+    scheme : str
+        ``"exact"`` or ``"strong-reference"``.
+    fraction : float
+        Reference modes as a fraction of n_in: n_modes = ceil(fraction * n_in), in (0, 64].
+    calibration_frames : int
+        Frames averaged to measure Z (and R, D) once per calibration.
+    min_level_fraction : float
+        Floor of the per-pixel reference level, as a fraction of its median: the reference is
+        a speckle, so some pixels see almost none of it (and leaking OFF mirrors can even make
+        Z negative there); flooring Z at ``min_level_fraction * median(Z)`` bounds the noise
+        gain of those pixels. In [0, 1).
+    """
+
+    scheme: str = "exact"
+    fraction: float = 0.5
+    calibration_frames: int = 16
+    min_level_fraction: float = 0.05
+
+    def __post_init__(self):
+        check_choice(self.scheme, "reference.scheme", LINEAR_SCHEMES)
+        check_real(self.fraction, "reference.fraction", low=0.0, high=64.0, low_inclusive=False)
+        check_int(self.calibration_frames, "reference.calibration_frames", low=1, high=1 << 16)
+        check_real(self.min_level_fraction, "reference.min_level_fraction", low=0.0, high=1.0, high_inclusive=False)
+
+    def n_modes(self, n_in: int) -> int:
+        """Number of reference modes for ``n_in`` signal modes."""
+        return max(1, int(math.ceil(self.fraction * n_in)))
+
+
+@dataclass(frozen=True)
+class DeviceConfig(_Config):
+    """A whole optical processing unit: laser -> DMD -> medium -> camera (+ reference).
+
+    Build one from a preset (``DeviceConfig.preset("lab-cmos", n_in=4096, n_out=4096)``),
+    a TOML file (``DeviceConfig.from_toml(path)``) or directly.
+    """
+
+    name: str = "custom"
+    description: str = ""
+    laser: LaserConfig = field(default_factory=LaserConfig)
+    dmd: DMDConfig = field(default_factory=DMDConfig)
+    medium: MediumConfig = field(default_factory=MediumConfig)
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    reference: ReferenceConfig = field(default_factory=ReferenceConfig)
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name:
+            raise ConfigError(f"name must be a non-empty string (got {self.name!r})")
+        if not isinstance(self.description, str):
+            raise ConfigError(f"description must be a string (got {self.description!r})")
+        for fname, cls in (
+            ("laser", LaserConfig),
+            ("dmd", DMDConfig),
+            ("medium", MediumConfig),
+            ("camera", CameraConfig),
+            ("reference", ReferenceConfig),
+        ):
+            if not isinstance(getattr(self, fname), cls):
+                raise ConfigError(f"{fname} must be a {cls.__name__} (got {type(getattr(self, fname)).__name__})")
+        if self.dmd.shape is not None:
+            need = self.n_modes_total * self.dmd.macropixel**2
+            if need > self.n_mirrors:
+                raise ConfigError(
+                    f"dmd.shape {self.dmd.shape} has {self.n_mirrors} mirrors but the inputs need {need} "
+                    f"((n_in={self.n_in} + n_reference={self.n_reference}) x macropixel^2={self.dmd.macropixel**2}); "
+                    "enlarge dmd.shape, lower n_in, macropixel or reference.fraction, or omit dmd.shape"
+                )
+
+    # ---- derived quantities ----------------------------------------------------------------
+    @property
+    def n_in(self) -> int:
+        """Signal input modes."""
+        return self.medium.n_in
+
+    @property
+    def n_out(self) -> int:
+        """Camera pixels."""
+        return self.medium.n_out
+
+    @property
+    def n_reference(self) -> int:
+        """Reference modes (extra DMD modes used by linear projections)."""
+        return self.reference.n_modes(self.n_in)
+
+    @property
+    def n_modes_total(self) -> int:
+        """Signal + reference input modes (columns of the full TM)."""
+        return self.n_in + self.n_reference
+
+    @property
+    def n_mirrors(self) -> int:
+        """Illuminated DMD mirrors."""
+        if self.dmd.shape is not None:
+            return self.dmd.shape[0] * self.dmd.shape[1]
+        return self.n_modes_total * self.dmd.macropixel**2
+
+    @property
+    def mode_power_w(self) -> float:
+        """Power of one ON input mode, P * fill_factor * macropixel^2 / n_mirrors [W]."""
+        return self.laser.power_w * self.dmd.fill_factor * self.dmd.macropixel**2 / self.n_mirrors
+
+    @property
+    def frame_rate_hz(self) -> float:
+        """Device frame rate, min(DMD rate, camera rate) [Hz]."""
+        return min(self.dmd.frame_rate_hz, self.camera.frame_rate_hz)
+
+    @property
+    def frame_period_s(self) -> float:
+        """Device time per frame, 1 / frame_rate_hz [s]."""
+        return 1.0 / self.frame_rate_hz
+
+    def mean_pixel_power_w(self, density: float = 0.5) -> float:
+        """Expected power on one camera pixel for inputs with a fraction ``density`` of ON modes [W].
+
+        P = transmission * (n_in / n_out) * E|T a|^2 = transmission * sum_j p_j / n_out, with
+        p_j the mode powers (OFF modes leak p_mode / contrast_ratio); reference modes OFF.
+        """
+        check_real(density, "density", low=0.0, high=1.0)
+        leak2 = self.dmd.leak_amplitude**2
+        p_on = self.mode_power_w
+        total = p_on * (density * self.n_in + (1 - density) * self.n_in * leak2 + self.n_reference * leak2)
+        return self.medium.transmission * total / self.n_out
+
+    # ---- modification ----------------------------------------------------------------------
+    def replace(self, overrides: Mapping[str, Any] | None = None, **kwargs: Any) -> "DeviceConfig":
+        """A copy with some values changed.
+
+        Keys are dotted paths (``"camera.read_noise_e"``) or use double underscores
+        (``camera__read_noise_e=2.0``); ``n_in``, ``n_out`` and ``name`` are shortcuts.
+        """
+        items = dict(overrides or {})
+        items.update(kwargs)
+        data = self.to_dict()
+        for key, value in items.items():
+            path = key.replace("__", ".")
+            if path in ("n_in", "n_out"):
+                path = f"medium.{path}"
+            parts = path.split(".")
+            node = data
+            for p in parts[:-1]:
+                if p not in node or not isinstance(node[p], dict):
+                    raise ConfigError(f"unknown config section {p!r} in override {key!r}")
+                node = node[p]
+            if parts[-1] not in node:
+                raise ConfigError(f"unknown config key {path!r} in override; allowed keys of that section: {', '.join(sorted(node))}")
+            node[parts[-1]] = list(value) if isinstance(value, tuple) else value
+        return DeviceConfig.from_dict(data)
+
+    # ---- TOML ---------------------------------------------------------------------------------
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike) -> "DeviceConfig":
+        """Load a device from a TOML file (sections laser, dmd, medium, camera, reference)."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"device file {str(path)!r} does not exist")
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise FileFormatError(f"{path}: not valid TOML ({exc})") from None
+        try:
+            return cls.from_dict(data)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+
+    def to_toml(self, path: str | os.PathLike) -> Path:
+        """Write this config as TOML (atomically: temporary file renamed into place)."""
+        import tomli_w
+
+        path = Path(path)
+        text = tomli_w.dumps(_drop_none(self.to_dict()))
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        try:
+            tmp.write_text(text)
+            os.replace(tmp, path)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        return path
+
+    @classmethod
+    def from_json(cls, text: str) -> "DeviceConfig":
+        """Inverse of :meth:`to_json` (used by HDF5 files, which store the config as JSON)."""
+        try:
+            data = json.loads(text, parse_constant=lambda c: math.inf if c == "Infinity" else c)
+        except json.JSONDecodeError as exc:
+            raise FileFormatError(f"stored device config is not valid JSON ({exc})") from None
+        return cls.from_dict(_inf_from_json(data))
+
+    # ---- presets ------------------------------------------------------------------------------
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> "DeviceConfig":
+        """Load a shipped preset (``ideal``, ``lab-cmos``, ``lighton-like``) with overrides.
+
+        Presets define a photon budget per camera pixel. When ``n_out`` is overridden and the
+        laser power is not, the laser power is rescaled by n_out / n_out_preset so that each
+        pixel keeps the preset's signal level (a lab re-adjusts illumination when it changes
+        the camera region of interest); pass ``laser__power_w`` to pin the power instead.
+        """
+        path = _preset_path(name)
+        base = cls.from_toml(path)
+        over = {k.replace("__", "."): v for k, v in overrides.items()}
+        cfg = base.replace(over) if over else base
+        power_pinned = "laser.power_w" in over
+        if not power_pinned and cfg.n_out != base.n_out:
+            factor = cfg.n_out / base.n_out
+            cfg = cfg.replace({"laser.power_w": base.laser.power_w * factor})
+            log.info("preset %s: laser power rescaled by n_out ratio %.4g to keep the per-pixel budget", name, factor)
+        return cfg
+
+    @classmethod
+    def resolve(cls, spec: "str | os.PathLike | DeviceConfig", **overrides: Any) -> "DeviceConfig":
+        """A DeviceConfig from a preset name, a TOML path, or an existing config."""
+        if isinstance(spec, DeviceConfig):
+            return spec.replace(overrides) if overrides else spec
+        s = str(spec)
+        if s in preset_names():
+            return cls.preset(s, **overrides)
+        p = Path(s)
+        if p.suffix.lower() == ".toml" or p.exists():
+            cfg = cls.from_toml(p)
+            return cfg.replace(overrides) if overrides else cfg
+        raise ConfigError(f"unknown device {s!r}: give a preset name ({', '.join(preset_names())}) or a TOML file path")
+
+
+def _drop_none(d):
+    if isinstance(d, dict):
+        return {k: _drop_none(v) for k, v in d.items() if v is not None}
+    return d
+
+
+def _inf_from_json(d):
+    if isinstance(d, dict):
+        return {k: _inf_from_json(v) for k, v in d.items()}
+    if d == "inf":
+        return math.inf
+    return d
+
+
+_NESTED = {
+    ("DeviceConfig", "laser"): LaserConfig,
+    ("DeviceConfig", "dmd"): DMDConfig,
+    ("DeviceConfig", "medium"): MediumConfig,
+    ("DeviceConfig", "camera"): CameraConfig,
+    ("DeviceConfig", "reference"): ReferenceConfig,
+}
+
+
+def data_dir() -> Path:
+    """Folder of shipped data (device presets, sweep specs, model configs).
+
+    ``$PHOTONICS_DATA_DIR`` if set, else the repository's ``data/`` (source or editable
+    install), else ``<prefix>/share/photonics`` (wheel install).
+    """
+    env = os.environ.get("PHOTONICS_DATA_DIR")
+    if env:
+        return Path(env)
+    repo = Path(__file__).resolve().parents[1] / "data"
+    if (repo / "devices").is_dir():
+        return repo
+    return Path(sys.prefix) / "share" / "photonics"
+
+
+def preset_names() -> tuple[str, ...]:
+    """Names of the shipped device presets."""
+    d = data_dir() / "devices"
+    return tuple(sorted(p.stem for p in d.glob("*.toml"))) if d.is_dir() else ()
+
+
+def _preset_path(name: str) -> Path:
+    names = preset_names()
+    if name not in names:
+        raise ConfigError(f"unknown preset {name!r}; available: {', '.join(names) or '(none found in ' + str(data_dir()) + ')'}")
+    return data_dir() / "devices" / f"{name}.toml"

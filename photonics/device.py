@@ -1,0 +1,430 @@
+"""The optical processing unit: DMD -> medium -> camera, with device-time accounting.
+
+For a binary frame x (n_in,) the camera pixel i receives the power
+
+    P_i = s * |alpha (T x)_i + c_i|^2,     s = transmission * n_in / n_out   [W per |field|^2]
+
+with alpha the DMD's ON-OFF field step and c the constant field of leaking OFF mirrors and of
+the reference block (ON or OFF). The camera turns P into DN (shot/read/dark noise, PRNU/DSNU,
+full well, gain, ADC). Every frame costs one frame period of device time.
+
+``OPU.project`` returns that native intensity projection; ``OPU.linear`` recovers a real
+linear projection B x from intensities with the reference block (DESIGN section 5).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from . import kernels
+from .camera import Camera
+from .config import DENSE_LIMIT_BYTES, LINEAR_SCHEMES, DeviceConfig
+from .dmd import DMD
+from .encoding import Encoder
+from .errors import ShapeError, ValidationError
+from .medium import Medium, build_medium
+from .rng import check_seed
+from .validation import check_choice, check_int
+
+log = logging.getLogger(__name__)
+
+__all__ = ["OPU", "ReferenceCalibration", "reference_normalisation"]
+
+#: Bytes of float32 work memory per projection chunk (split field + power + DN).
+CHUNK_BYTES = 256 * 1024**2
+
+
+@dataclass(frozen=True)
+class ReferenceCalibration:
+    """Measured reference levels used by :meth:`OPU.linear` (per pixel, DN).
+
+    Attributes
+    ----------
+    z_dn : ndarray
+        Z = <I(r)> - <I(0)>: the reference's own intensity term (exact scheme) [DN].
+    r_dn : ndarray
+        R = <I(r)>: mean frame with only the reference ON (strong-reference scheme) [DN].
+    dark_dn : ndarray
+        D: mean dark frame, laser blocked [DN].
+    n_frames : int
+        Frames averaged for each of the three levels.
+    exposure_s : float
+        Exposure they were measured at [s].
+    device_time_s : float
+        Device time at the end of the measurement [s] (tells how stale it is under drift).
+    """
+
+    z_dn: np.ndarray
+    r_dn: np.ndarray
+    dark_dn: np.ndarray
+    n_frames: int
+    exposure_s: float
+    device_time_s: float
+    min_level_fraction: float = 0.05
+
+    def level(self, scheme: str) -> np.ndarray:
+        """Reference level the scheme divides by: Z (exact) or R - D (strong-reference) [DN]."""
+        return self.z_dn if scheme == "exact" else self.r_dn - self.dark_dn
+
+    def normalisation(self, scheme: str) -> np.ndarray:
+        """Per-pixel divisor 2 sqrt(max(level, floor)), floor = min_level_fraction * median(level)."""
+        return reference_normalisation(self.level(scheme), self.min_level_fraction)
+
+
+def reference_normalisation(level: np.ndarray, min_level_fraction: float) -> np.ndarray:
+    """2 sqrt(max(level, f * median(level), tiny)) as float32: the divisor of a linear projection."""
+    level = np.asarray(level, dtype=np.float64)
+    floor = max(min_level_fraction * float(np.median(level)), 1e-30)
+    return (2.0 * np.sqrt(np.maximum(level, floor))).astype(np.float32)
+
+
+class OPU:
+    """A simulated optical processing unit.
+
+    Parameters
+    ----------
+    config : DeviceConfig or str
+        The device, or a preset name / TOML path (see :meth:`DeviceConfig.resolve`).
+    seed : int
+        Master seed. The medium (unless ``config.medium.seed`` pins it), the camera's pixel
+        maps and the per-frame noise are independent streams derived from it.
+    medium : Medium, optional
+        Use this medium instead of building one from the config (e.g. a measured TM); its
+        shape must match the config.
+    progress : bool
+        Show a progress bar for acquisitions of many chunks.
+
+    Examples
+    --------
+    >>> from photonics import OPU, DeviceConfig
+    >>> opu = OPU(DeviceConfig.preset("lab-cmos", n_in=256, n_out=512), seed=0)
+    >>> y = opu.project(x_binary)          # (batch, 512) float32, DN above black level
+    >>> z = opu.linear(x_binary)           # (batch, 512) float32, ~ B x
+    """
+
+    def __init__(self, config: DeviceConfig | str, seed: int = 0, *, medium: Medium | None = None, progress: bool = False):
+        self.config = config if isinstance(config, DeviceConfig) else DeviceConfig.resolve(config)
+        self.seed = check_seed(seed)
+        cfg = self.config
+        if medium is None:
+            medium = build_medium(cfg, self.seed)
+        elif not isinstance(medium, Medium):
+            raise ValidationError(f"medium must be a photonics.medium.Medium (got {type(medium).__name__})")
+        if medium.n_in != cfg.n_in or medium.n_out != cfg.n_out or medium.n_cols < cfg.n_modes_total:
+            raise ShapeError(
+                f"medium is {medium.n_out} x {medium.n_cols} (n_in={medium.n_in}) but the config needs "
+                f"n_out={cfg.n_out}, n_in={cfg.n_in} and {cfg.n_modes_total} columns (signal + reference)"
+            )
+        self.medium = medium
+        self.modulator = DMD(cfg)
+        self.camera = Camera(cfg.camera, cfg.laser.wavelength_m, cfg.n_out, self.seed)
+        self.power_scale = cfg.medium.transmission * cfg.n_in / cfg.n_out
+        self.progress = bool(progress)
+        self._frames = 0
+        self._idle_s = 0.0
+        self._const_cache: dict[bool, np.ndarray] = {}
+        self._refcal: ReferenceCalibration | None = None
+
+    # ---- sizes and clock ----------------------------------------------------------------------
+    @property
+    def n_in(self) -> int:
+        return self.config.n_in
+
+    @property
+    def n_out(self) -> int:
+        return self.config.n_out
+
+    @property
+    def frames_used(self) -> int:
+        """Camera frames acquired so far (calibration frames included)."""
+        return self._frames
+
+    @property
+    def device_time_s(self) -> float:
+        """Simulated device time so far: frames x frame period + idle time [s]."""
+        return self._frames * self.config.frame_period_s + self._idle_s
+
+    def wait(self, seconds: float) -> None:
+        """Let device time pass without acquiring (the medium may drift meanwhile) [s]."""
+        if not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds >= 0):
+            raise ValidationError(f"seconds must be a finite number >= 0 (got {seconds!r})")
+        self._idle_s += float(seconds)
+
+    # ---- the optical chain ----------------------------------------------------------------------
+    def _constant_field(self, ref_on: bool, time_s: float) -> np.ndarray:
+        """Constant field c (complex128, n_out): leaking OFF signal modes + reference block."""
+        if self.medium.is_static and ref_on in self._const_cache:
+            return self._const_cache[ref_on]
+        cfg = self.config
+        c = np.zeros(cfg.n_out, dtype=np.complex128)
+        if self.modulator.beta > 0:
+            c += self.modulator.beta * self.medium.column_sum(slice(0, cfg.n_in), time_s=time_s)
+        amp = self.modulator.reference_amplitude(ref_on)
+        if amp > 0:
+            c += amp * self.medium.column_sum(slice(cfg.n_in, cfg.n_modes_total), time_s=time_s)
+        if self.medium.is_static:
+            self._const_cache[ref_on] = c
+        return c
+
+    def optical_power(self, frames, *, reference: bool = False, time_s: float | None = None) -> np.ndarray:
+        """Noise-free optical power on each pixel for binary frames (N, n_in) [W], float32.
+
+        This is ground truth (what the camera is exposed to); it does not advance the clock.
+        """
+        f = self.modulator.check_frames(frames)
+        t = self.device_time_s if time_s is None else float(time_s)
+        return self._power(f, reference, t)
+
+    def _power(self, frames_u8: np.ndarray, ref_on: bool, time_s: float) -> np.ndarray:
+        x = frames_u8.astype(np.float32)
+        split = self.medium.split_field(x, slice(0, self.n_in), time_s=time_s)
+        c = self._constant_field(ref_on, time_s)
+        out = np.empty((x.shape[0], self.n_out), dtype=np.float32)
+        kernels.intensity_numba(
+            split,
+            np.float32(self.modulator.alpha),
+            c.real.astype(np.float32),
+            c.imag.astype(np.float32),
+            np.float32(self.power_scale),
+            out,
+        )
+        return out
+
+    def _chunk_frames(self) -> int:
+        per_frame = 4 * (2 * self.n_out + self.n_out + self.n_in) + 2 * self.n_out
+        n = max(1, CHUNK_BYTES // per_frame)
+        res = getattr(self.medium, "time_resolution_s", None)
+        if res is not None:
+            n = max(1, min(n, int(res / self.config.frame_period_s)))
+        return n
+
+    def _acquire(self, frames_u8: np.ndarray, *, ref_on: bool, exposure_s: float | None, laser_on: bool = True) -> np.ndarray:
+        """Expose the camera to N frames (N, n_in) and return DN (N, n_out); advances the clock."""
+        n = frames_u8.shape[0]
+        out = np.empty((n, self.n_out), dtype=self.config.camera.output_dtype)
+        step = self._chunk_frames()
+        starts = range(0, n, step)
+        it = tqdm(starts, desc="frames", unit="chunk", disable=not (self.progress and len(starts) > 1), leave=False)
+        for s in it:
+            e = min(s + step, n)
+            if laser_on:
+                power = self._power(frames_u8[s:e], ref_on, self.device_time_s)
+            else:
+                power = np.zeros((e - s, self.n_out), dtype=np.float32)
+            out[s:e] = self.camera.read(power, self._frames, exposure_s)
+            self._frames += e - s
+        return out
+
+    def _encode(self, x, encoder: Encoder | None):
+        """Frames (F, B, n_in) uint8 and whether the input was a single vector."""
+        if encoder is not None:
+            if not isinstance(encoder, Encoder):
+                raise ValidationError(f"encoder must be a photonics.encoding.Encoder (got {type(encoder).__name__})")
+            arr = np.asarray(x)
+            if arr.ndim not in (1, 2) or arr.shape[-1] != self.n_in:
+                raise ShapeError(f"x must be (n_in,) or (batch, n_in) with n_in={self.n_in} (got shape {arr.shape})")
+            frames = encoder.encode(arr)
+            return frames, arr.ndim == 1
+        arr = np.asarray(x)
+        if arr.ndim not in (1, 2):
+            raise ShapeError(f"x must be (n_in,) or (batch, n_in) binary frames with n_in={self.n_in} (got shape {arr.shape})")
+        f = self.modulator.check_frames(arr, "x")
+        return f[None], arr.ndim == 1
+
+    # ---- public operations ---------------------------------------------------------------------
+    def acquire(self, frames, *, reference: bool = False, exposure_s: float | None = None) -> np.ndarray:
+        """Raw camera frames (N, n_out) for binary DMD frames (N, n_in), in DN (camera dtype)."""
+        f = self.modulator.check_frames(frames)
+        return self._acquire(f, ref_on=reference, exposure_s=self.camera.check_exposure(exposure_s))
+
+    def dark_frames(self, n: int, exposure_s: float | None = None) -> np.ndarray:
+        """``n`` frames with the laser blocked (dark signal + noise only), DN (n, n_out)."""
+        n = check_int(n, "n", low=1, error=ValidationError)
+        zeros = np.zeros((n, self.n_in), dtype=np.uint8)
+        return self._acquire(zeros, ref_on=False, exposure_s=self.camera.check_exposure(exposure_s), laser_on=False)
+
+    def project(self, x, *, encoder: Encoder | None = None, raw: bool = False, exposure_s: float | None = None) -> np.ndarray:
+        """Native intensity projection y = |T x|^2 (scaled, through the camera).
+
+        Parameters
+        ----------
+        x : array (n_in,) or (batch, n_in)
+            Binary DMD frames, or real inputs when ``encoder`` is given.
+        encoder : Encoder, optional
+            Encodes x into binary frames and decodes the per-frame outputs.
+        raw : bool
+            Return the camera frames (n_frames, batch, n_out) in DN (uint8/uint16) instead.
+        exposure_s : float, optional
+            Exposure override [s].
+
+        Returns
+        -------
+        ndarray float32 (batch, n_out)
+            DN above the black level: ``G_i s |alpha T x + c|^2`` + dark + noise, where G_i is
+            the pixel's DN per watt (``camera.gain_dn_per_w()``).
+        """
+        frames, single = self._encode(x, encoder)
+        exposure_s = self.camera.check_exposure(exposure_s)
+        n_f, batch = frames.shape[:2]
+        dn = self._acquire(frames.reshape(n_f * batch, self.n_in), ref_on=False, exposure_s=exposure_s)
+        dn = dn.reshape(n_f, batch, self.n_out)
+        if raw:
+            return dn[:, 0] if single else dn
+        y = dn.astype(np.float32) - np.float32(self.config.camera.black_level_dn)
+        y = encoder.decode(y) if encoder is not None else y[0]
+        return y[0] if single else y
+
+    def calibrate_reference(self, n_frames: int | None = None, exposure_s: float | None = None) -> ReferenceCalibration:
+        """Measure the reference levels used by :meth:`linear` (costs 3 n_frames frames).
+
+        Z = <I(r)> - <I(0)> (reference alone minus everything OFF), R = <I(r)>, D = dark.
+        Call again to refresh a calibration that has gone stale (drift).
+        """
+        n = self.config.reference.calibration_frames if n_frames is None else check_int(n_frames, "n_frames", low=1, error=ValidationError)
+        exposure_s = self.camera.check_exposure(exposure_s)
+        zeros = np.zeros((n, self.n_in), dtype=np.uint8)
+        i_ref = self._acquire(zeros, ref_on=True, exposure_s=exposure_s).astype(np.float64).mean(axis=0)
+        i_zero = self._acquire(zeros, ref_on=False, exposure_s=exposure_s).astype(np.float64).mean(axis=0)
+        dark = self._acquire(zeros, ref_on=False, exposure_s=exposure_s, laser_on=False).astype(np.float64).mean(axis=0)
+        frac = self.config.reference.min_level_fraction
+        self._refcal = ReferenceCalibration(
+            z_dn=i_ref - i_zero,
+            r_dn=i_ref,
+            dark_dn=dark,
+            n_frames=n,
+            exposure_s=exposure_s,
+            device_time_s=self.device_time_s,
+            min_level_fraction=frac,
+        )
+        weak = float(np.mean(self._refcal.z_dn <= frac * np.median(self._refcal.z_dn)))
+        log.info("reference calibration: %d frames x 3, %.3g%% of pixels below the reference floor", n, 100 * weak)
+        return self._refcal
+
+    @property
+    def reference_calibration(self) -> ReferenceCalibration | None:
+        """The last reference calibration, or None before the first :meth:`linear`."""
+        return self._refcal
+
+    def linear(
+        self,
+        x,
+        *,
+        encoder: Encoder | None = None,
+        raw: bool = False,
+        scheme: str | None = None,
+        exposure_s: float | None = None,
+    ) -> np.ndarray:
+        """Linear projection y = B x recovered from intensities with the reference block.
+
+        Schemes (``config.reference.scheme`` unless given; see :class:`ReferenceConfig`):
+
+        * ``"exact"``: two frames per input, I(x + r) and I(x);
+          y = (I(x + r) - I(x) - Z) / (2 sqrt(Z)) = G s Re(conj(u) alpha T x) / sqrt(Z),
+          exactly linear in x (u: reference field).
+        * ``"strong-reference"``: one frame per input; y = (I(x + r) - R) / (2 sqrt(R - D));
+          carries the error G s |alpha T x|^2 / (2 sqrt(R - D)).
+
+        The reference levels are measured on first use (see :meth:`calibrate_reference`).
+
+        Returns
+        -------
+        ndarray float32 (batch, n_out)
+            In sqrt(DN); with ``raw=True`` the camera frames (n_frames, frames_per_input,
+            batch, n_out) instead.
+        """
+        scheme = check_choice(scheme or self.config.reference.scheme, "scheme", LINEAR_SCHEMES, error=ValidationError)
+        frames, single = self._encode(x, encoder)
+        exposure_s = self.camera.check_exposure(exposure_s)
+        cal = self._refcal
+        if cal is None or cal.exposure_s != exposure_s:
+            cal = self.calibrate_reference(exposure_s=exposure_s)
+        n_f, batch = frames.shape[:2]
+        flat = frames.reshape(n_f * batch, self.n_in)
+        on = self._acquire(flat, ref_on=True, exposure_s=exposure_s)
+        if scheme == "exact":
+            off = self._acquire(flat, ref_on=False, exposure_s=exposure_s)
+            if raw:
+                r = np.stack([on, off], axis=0).reshape(2, n_f, batch, self.n_out).transpose(1, 0, 2, 3)
+                return r[:, :, 0] if single else r
+            z = cal.z_dn.astype(np.float32)
+            y = (on.astype(np.float32) - off.astype(np.float32) - z) / cal.normalisation(scheme)
+        else:
+            if raw:
+                r = on.reshape(1, n_f, batch, self.n_out).transpose(1, 0, 2, 3)
+                return r[:, :, 0] if single else r
+            y = (on.astype(np.float32) - cal.r_dn.astype(np.float32)) / cal.normalisation(scheme)
+        y = y.reshape(n_f, batch, self.n_out)
+        y = encoder.decode(y) if encoder is not None else y[0]
+        return y[0] if single else y
+
+    # ---- ground truth (tests, small sizes) ------------------------------------------------------
+    def _check_dense_size(self, n_cols: int) -> None:
+        if self.n_out * n_cols * 8 > DENSE_LIMIT_BYTES:
+            raise ValidationError(
+                f"the {self.n_out} x {n_cols} matrix would need {self.n_out * n_cols * 8 / 2**30:.1f} GiB; "
+                "ground-truth matrices are for sizes below 2 GiB (use medium.matrix(rows=..., cols=...) for a block)"
+            )
+
+    @property
+    def transmission_matrix(self) -> np.ndarray:
+        """Ground-truth T of the signal modes, complex64 (n_out, n_in), at the current device time."""
+        self._check_dense_size(self.n_in)
+        return self.medium.matrix(None, slice(0, self.n_in), time_s=self.device_time_s)
+
+    def pixel_gain_dn_per_field2(self, exposure_s: float | None = None) -> np.ndarray:
+        """DN per unit |field|^2 on each pixel, G_i s (below saturation), float64 (n_out,)."""
+        return self.camera.gain_dn_per_w(exposure_s) * self.power_scale
+
+    def expected_projection(self, frames, exposure_s: float | None = None) -> np.ndarray:
+        """Noise-free mean of :meth:`project` for binary frames (before saturation) [DN], float64."""
+        f = self.modulator.check_frames(frames).astype(np.float64)
+        t = self.transmission_matrix.astype(np.complex128)
+        c = self._constant_field(False, self.device_time_s)
+        e = self.modulator.alpha * (f @ t.T) + c
+        return self.pixel_gain_dn_per_field2(exposure_s) * np.abs(e) ** 2 + self.camera.dark_electrons(exposure_s) / self.config.camera.gain_e_per_dn
+
+    def effective_linear_matrix(self, scheme: str | None = None, exposure_s: float | None = None) -> np.ndarray:
+        """Ground-truth B (n_out, n_in) float64 such that the noise-free ``linear(x)`` = B x.
+
+        exact: B_i = 2 G_i s Re(conj(dc_i) alpha T_i) / N_i, dc = c_on - c_off,
+        N_i = 2 sqrt(max(Z_i, floor)), Z_i = G_i s (|c_on,i|^2 - |c_off,i|^2);
+        strong-reference: dc -> c_on and Z_i -> G_i s |c_on,i|^2 (the quadratic error term
+        is not part of B). The floor is ``reference.min_level_fraction`` x median(Z).
+        """
+        scheme = check_choice(scheme or self.config.reference.scheme, "scheme", LINEAR_SCHEMES, error=ValidationError)
+        t = self.transmission_matrix.astype(np.complex128)
+        time_s = self.device_time_s
+        c_on = self._constant_field(True, time_s)
+        c_off = self._constant_field(False, time_s)
+        g = self.pixel_gain_dn_per_field2(exposure_s)
+        if scheme == "exact":
+            dc = c_on - c_off
+            z = g * (np.abs(c_on) ** 2 - np.abs(c_off) ** 2)
+        else:
+            dc = c_on
+            z = g * np.abs(c_on) ** 2
+        norm = reference_normalisation(z, self.config.reference.min_level_fraction).astype(np.float64)
+        return (2.0 * g / norm)[:, None] * np.real(np.conj(dc)[:, None] * self.modulator.alpha * t)
+
+    def reference_field(self, time_s: float | None = None) -> np.ndarray:
+        """Reference contribution dc = c_on - c_off on each pixel (complex128) [sqrt(W)]."""
+        t = self.device_time_s if time_s is None else float(time_s)
+        return self._constant_field(True, t) - self._constant_field(False, t)
+
+    def describe(self) -> dict:
+        """JSON-able summary: config, seed, medium, clock."""
+        return {
+            "config": self.config.to_dict(),
+            "seed": self.seed,
+            "medium": self.medium.describe(),
+            "frames_used": self.frames_used,
+            "device_time_s": self.device_time_s,
+        }
+
+    def __repr__(self) -> str:
+        return f"OPU({self.config.name!r}, n_in={self.n_in}, n_out={self.n_out}, seed={self.seed})"
