@@ -25,7 +25,7 @@ import numpy as np
 
 from . import kernels
 from .config import CameraConfig
-from .errors import ShapeError
+from .errors import ShapeError, ValidationError
 from .rng import stream_key
 from .units import photon_energy_j
 from .validation import as_float_array, check_int, check_real
@@ -91,8 +91,6 @@ class Camera:
         """Validate an exposure override (None = the configured exposure) [s]."""
         if exposure_s is None:
             return self.config.exposure_s
-        from .errors import ValidationError
-
         return check_real(
             exposure_s,
             "exposure_s",
@@ -143,7 +141,15 @@ class Camera:
             raise ShapeError(f"power_w must be (n_frames, {self.n_pixels}) (got shape {power_w.shape})")
         if power_w.dtype not in (np.float32, np.float64):
             power_w = as_float_array(power_w, "power_w")
-        check_int(frame0, "frame0", low=0)
+        elif not np.all(np.isfinite(power_w)):
+            raise ValidationError("power_w contains NaN or infinite values; optical power must be finite")
+        if power_w.size and power_w.min() < 0:
+            raise ValidationError(f"power_w must be >= 0 W (got minimum {power_w.min():g})")
+        check_int(frame0, "frame0", low=0, error=ValidationError)
+        return self._read(power_w, int(frame0), self.check_exposure(exposure_s), use_numba)
+
+    def _read(self, power_w: np.ndarray, frame0: int, exposure_s: float, use_numba: bool = True) -> np.ndarray:
+        """Fast path of :meth:`read` (no validation; the device calls it with its own power)."""
         c = self.config
         e_per_w = self.electrons_per_watt(exposure_s)
         dark_e = self.dark_electrons(exposure_s)

@@ -216,7 +216,7 @@ class OPU:
                 power = self._power(frames_u8[s:e], ref_on, self.device_time_s)
             else:
                 power = np.zeros((e - s, self.n_out), dtype=np.float32)
-            out[s:e] = self.camera.read(power, self._frames, exposure_s)
+            out[s:e] = self.camera._read(power, self._frames, exposure_s)
             self._frames += e - s
         return out
 

@@ -44,6 +44,7 @@ __all__ = [
     "gaussian_block_numpy",
     "intensity_numba",
     "intensity_numpy",
+    "poisson_numba",
     "poisson_numpy",
     "camera_numba",
     "camera_numpy",
@@ -436,6 +437,15 @@ def camera_numba(
                 elif dn > max_dn:
                     dn = max_dn
             out[b, i] = dn
+    return out
+
+
+@njit(cache=True, parallel=True)
+def poisson_numba(kmajor, counter, lam):
+    """Poisson variates for aligned 1-D arrays of row keys, counters and means (float64)."""
+    out = np.empty(lam.shape[0], dtype=np.float64)
+    for i in prange(lam.shape[0]):
+        out[i] = _poisson(kmajor[i], counter[i], lam[i])
     return out
 
 

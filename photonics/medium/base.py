@@ -53,14 +53,17 @@ class Medium(abc.ABC):
     # -- required ---------------------------------------------------------------------------
     @abc.abstractmethod
     def matrix(self, rows: slice | None = None, cols: slice | None = None, time_s: float = 0.0) -> np.ndarray:
-        """Block T[rows, cols] as complex64 (ground truth, for tests and small sizes)."""
+        """Block T[rows, cols] as complex64 (ground truth, for tests and small sizes).
+
+        ``rows=None`` selects every pixel, ``cols=None`` the signal columns 0:n_in.
+        """
 
     # -- provided (override for speed) -----------------------------------------------------
     def split_field(
         self, x: np.ndarray, cols: slice | None = None, rows: slice | None = None, time_s: float = 0.0
     ) -> np.ndarray:
         """[Re | Im] of x @ T[rows, cols]^T for real x (batch, n_selected_cols), float32 (batch, 2 n_rows)."""
-        cols = as_slice(cols, self.n_cols, "cols")
+        cols = self._cols(cols)
         rows = as_slice(rows, self.n_out, "rows")
         self._check_x(x, cols)
         t = self.matrix(rows, cols, time_s)
@@ -81,7 +84,7 @@ class Medium(abc.ABC):
 
     def column_sum(self, cols: slice, rows: slice | None = None, time_s: float = 0.0) -> np.ndarray:
         """sum_j T[rows, j] over ``cols`` (complex128, n_rows): the field of a block of ON modes."""
-        cols = as_slice(cols, self.n_cols, "cols")
+        cols = self._cols(cols)
         rows = as_slice(rows, self.n_out, "rows")
         acc = np.zeros(rows.stop - rows.start, dtype=np.complex128)
         step = max(1, (1 << 24) // max(1, rows.stop - rows.start))
@@ -89,6 +92,12 @@ class Medium(abc.ABC):
             c1 = min(c0 + step, cols.stop)
             acc += self.matrix(rows, slice(c0, c1), time_s).sum(axis=1, dtype=np.complex128)
         return acc
+
+    def _cols(self, cols: slice | None) -> slice:
+        """Column selection; None means the signal columns 0:n_in."""
+        if cols is None:
+            return slice(0, self.n_in)
+        return as_slice(cols, self.n_cols, "cols")
 
     def describe(self) -> dict:
         """Short JSON-able description (model name and sizes)."""

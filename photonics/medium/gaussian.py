@@ -71,12 +71,12 @@ class GaussianMedium(Medium):
     def split_block(self, rows: slice, cols: slice) -> np.ndarray:
         """Public access to the split layout of a block, regenerated from the seed."""
         rows = as_slice(rows, self.n_out, "rows")
-        cols = as_slice(cols, self.n_cols, "cols")
+        cols = self._cols(cols)
         return self._generate(rows, cols)
 
     def matrix(self, rows=None, cols=None, time_s: float = 0.0) -> np.ndarray:
         rows = as_slice(rows, self.n_out, "rows")
-        cols = as_slice(cols, self.n_cols, "cols")
+        cols = self._cols(cols)
         n_rows = rows.stop - rows.start
         w = self._split(rows, cols)
         return (w[:, :n_rows] + 1j * w[:, n_rows:]).T.astype(np.complex64)
@@ -99,7 +99,7 @@ class GaussianMedium(Medium):
         ``block_rows`` rows, generate the block with numba and multiply; ``block_order``
         (a permutation of block indices) exists to test order independence.
         """
-        cols = as_slice(cols, self.n_cols, "cols")
+        cols = self._cols(cols)
         rows = as_slice(rows, self.n_out, "rows")
         self._check_x(x, cols)
         x = np.ascontiguousarray(x, dtype=np.float32)
@@ -120,7 +120,7 @@ class GaussianMedium(Medium):
         return out
 
     def column_sum(self, cols, rows=None, time_s: float = 0.0) -> np.ndarray:
-        cols = as_slice(cols, self.n_cols, "cols")
+        cols = self._cols(cols)
         rows = as_slice(rows, self.n_out, "rows")
         n_rows = rows.stop - rows.start
         acc = np.zeros(2 * n_rows, dtype=np.float64)

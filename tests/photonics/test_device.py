@@ -1,0 +1,177 @@
+"""The OPU end to end: ideal-device identities, linear schemes, noise, determinism, accounting."""
+
+import numpy as np
+import pytest
+
+import photonics.device as device_mod
+from photonics import OPU, DeviceConfig
+from photonics.encoding import BitPlaneEncoder, SignSplitEncoder, TernaryEncoder
+from photonics.errors import DTypeError, ShapeError, ValidationError
+from tests.helpers import binary_frames
+
+
+@pytest.fixture(scope="module")
+def ideal():
+    return OPU(DeviceConfig.preset("ideal", n_in=96, n_out=160), seed=7)
+
+
+def test_ideal_project_is_scaled_intensity(ideal, rng):
+    x = binary_frames(rng, 12, ideal.n_in)
+    y = ideal.project(x)
+    assert y.dtype == np.float32 and y.shape == (12, ideal.n_out)
+    t = ideal.transmission_matrix.astype(np.complex128)
+    expected = ideal.pixel_gain_dn_per_field2() * np.abs(ideal.modulator.alpha * (x @ t.T)) ** 2
+    assert np.allclose(y, expected, rtol=2e-6, atol=1e-6 * expected.max())
+    assert np.allclose(y, ideal.expected_projection(x), rtol=2e-6, atol=1e-6 * expected.max())
+    # a single vector in, a single vector out
+    assert ideal.project(x[0]).shape == (ideal.n_out,)
+
+
+def test_ideal_linear_equals_effective_matrix(ideal, rng):
+    x = binary_frames(rng, 20, ideal.n_in)
+    b = ideal.effective_linear_matrix()
+    y = ideal.linear(x)
+    ref = x @ b.T
+    assert y.dtype == np.float32
+    assert np.max(np.abs(y - ref)) < 1e-5 * np.abs(ref).max()
+    # exact linearity for disjoint binary inputs
+    x1 = x[0] * binary_frames(rng, 1, ideal.n_in)[0]
+    x2 = x[0] - x1
+    y1, y2, y12 = ideal.linear(x1), ideal.linear(x2), ideal.linear(x1 + x2)
+    assert np.max(np.abs(y1 + y2 - y12)) < 1e-5 * np.abs(y12).max()
+    # B looks like a real Gaussian matrix: mean ~ 0, rows of equal scale
+    z = b / b.std()
+    assert abs(z.mean()) < 5 / np.sqrt(z.size)
+
+
+def test_linear_with_encoders(ideal, rng):
+    b = ideal.effective_linear_matrix()
+    x = rng.normal(size=(5, ideal.n_in))
+    for enc in (SignSplitEncoder(n_bits=8), BitPlaneEncoder(6)):
+        y = ideal.linear(x, encoder=enc)
+        q = enc.quantize(x)
+        assert np.allclose(y, q @ b.T, rtol=1e-4, atol=1e-4 * np.abs(q @ b.T).max())
+    e = rng.normal(size=(4, ideal.n_in))
+    t = TernaryEncoder(0.5)
+    assert np.allclose(ideal.linear(e, encoder=t), t.quantize(e) @ b.T, rtol=1e-4, atol=1e-4 * np.abs(b).sum(1).max())
+
+
+def _strong_reference_error(fraction, x):
+    cfg = DeviceConfig.preset(
+        "ideal", n_in=64, n_out=512, reference__fraction=fraction, reference__scheme="strong-reference", medium__seed=1
+    )
+    opu = OPU(cfg, seed=2)
+    y = opu.linear(x)
+    b = opu.effective_linear_matrix()
+    t = opu.transmission_matrix.astype(np.complex128)
+    # y = B x + G s |alpha T x|^2 / N  (N: the per-pixel normalisation)
+    quad = opu.pixel_gain_dn_per_field2() * np.abs(opu.modulator.alpha * (x @ t.T)) ** 2
+    norm = opu.reference_calibration.normalisation("strong-reference")
+    assert np.allclose(y, x @ b.T + quad / norm, rtol=1e-4, atol=1e-4 * np.abs(y).max())
+    return np.median(np.abs(quad / norm)) / np.median(np.abs(x @ b.T))
+
+
+def test_strong_reference_error_term(rng):
+    x = binary_frames(rng, 10, 64)
+    weak, strong = _strong_reference_error(4.0, x), _strong_reference_error(64.0, x)
+    # the error relative to the signal scales as |T x| / |u| ~ 1 / sqrt(reference modes)
+    assert 0.7 * 0.25 < strong / weak < 1.3 * 0.25
+    assert strong < 0.1
+
+
+def test_noisy_device_linear_tracks_ground_truth(rng):
+    opu = OPU(DeviceConfig.preset("lab-cmos", n_in=64, n_out=256), seed=3)
+    x = binary_frames(rng, 64, 64)
+    y = opu.linear(x)
+    ref = x @ opu.effective_linear_matrix().T
+    assert np.corrcoef(y.ravel(), ref.ravel())[0, 1] > 0.9
+    raw = opu.linear(x[:3], raw=True)
+    assert raw.shape == (1, 2, 3, 256) and raw.dtype == np.uint8
+
+
+def test_determinism_and_stream_separation(rng):
+    cfg = DeviceConfig.preset("lab-cmos", n_in=50, n_out=80)
+    x = binary_frames(rng, 6, 50)
+    a, b = OPU(cfg, seed=11), OPU(cfg, seed=11)
+    ra, rb = a.project(x, raw=True), b.project(x, raw=True)
+    assert np.array_equal(ra, rb)
+    assert not np.array_equal(OPU(cfg, seed=12).project(x, raw=True), ra)
+    # noise draws do not change the medium
+    t0 = a.transmission_matrix.copy()
+    a.project(x)
+    a.linear(x)
+    assert np.array_equal(a.transmission_matrix, t0)
+    # pinned medium seed: same T for different device seeds, different noise
+    pinned = cfg.replace({"medium.seed": 5})
+    p1, p2 = OPU(pinned, seed=1), OPU(pinned, seed=2)
+    assert np.array_equal(p1.transmission_matrix, p2.transmission_matrix)
+    assert not np.array_equal(p1.project(x, raw=True), p2.project(x, raw=True))
+
+
+def test_chunking_does_not_change_results(rng, monkeypatch):
+    cfg = DeviceConfig.preset("lab-cmos", n_in=40, n_out=64)
+    x = binary_frames(rng, 30, 40)
+    ref = OPU(cfg, seed=4).linear(x, raw=True)
+    monkeypatch.setattr(device_mod, "CHUNK_BYTES", 2000)
+    small = OPU(cfg, seed=4)
+    assert small._chunk_frames() < 30
+    assert np.array_equal(small.linear(x, raw=True), ref)
+
+
+def test_device_time_accounting(rng):
+    cfg = DeviceConfig.preset("lab-cmos", n_in=32, n_out=32)
+    opu = OPU(cfg, seed=0)
+    x = binary_frames(rng, 7, 32)
+    opu.project(x)
+    assert opu.frames_used == 7
+    assert opu.device_time_s == pytest.approx(7 * cfg.frame_period_s)
+    opu.linear(x, encoder=BitPlaneEncoder(4))
+    n_cal = 3 * cfg.reference.calibration_frames
+    assert opu.frames_used == 7 + n_cal + 2 * 4 * 7
+    opu.wait(0.5)
+    assert opu.device_time_s == pytest.approx((7 + n_cal + 56) * cfg.frame_period_s + 0.5)
+    # strong-reference: one frame per input
+    before = opu.frames_used
+    opu.linear(x, scheme="strong-reference")
+    assert opu.frames_used == before + 7
+
+
+def test_leaky_dmd_contrast_enters_the_field(rng):
+    cfg = DeviceConfig.preset("ideal", n_in=40, n_out=64, dmd__contrast_ratio=25.0)
+    opu = OPU(cfg, seed=1)
+    x = binary_frames(rng, 5, 40)
+    y = opu.project(x)
+    t = opu.transmission_matrix.astype(np.complex128)
+    a = opu.modulator.amplitude_sqrt_w
+    leak = 1 / 5.0
+    field = a * ((leak + (1 - leak) * x) @ t.T) + a * leak * opu.medium.column_sum(slice(40, cfg.n_modes_total))
+    assert np.allclose(y, opu.pixel_gain_dn_per_field2() * np.abs(field) ** 2, rtol=1e-5)
+    # the exact scheme stays exactly linear with leaking mirrors
+    b = opu.effective_linear_matrix()
+    assert np.allclose(opu.linear(x), x @ b.T, rtol=1e-4, atol=1e-5 * np.abs(x @ b.T).max())
+
+
+def test_bad_inputs(ideal):
+    n = ideal.n_in
+    with pytest.raises(ValidationError, match=r"x must be binary DMD frames.*0\.5"):
+        ideal.project(np.full((2, n), 0.5))
+    with pytest.raises(ValidationError, match="binary"):
+        ideal.project(np.full((2, n), 2, dtype=np.uint8))
+    with pytest.raises(ValidationError):
+        ideal.project(np.full((1, n), np.nan))
+    with pytest.raises(ShapeError, match=f"n_in={n}"):
+        ideal.project(np.zeros((2, n + 1), np.uint8))
+    with pytest.raises(ShapeError):
+        ideal.project(np.zeros((2, 2, n), np.uint8))
+    with pytest.raises(DTypeError):
+        ideal.project(np.zeros((1, n), dtype=np.complex64))
+    with pytest.raises(ValidationError, match="exposure_s"):
+        ideal.project(np.zeros((1, n), np.uint8), exposure_s=-1.0)
+    with pytest.raises(ValidationError, match="scheme"):
+        ideal.linear(np.zeros((1, n), np.uint8), scheme="magic")
+    with pytest.raises(ValidationError, match="encoder"):
+        ideal.project(np.zeros((1, n)), encoder="bits")
+    with pytest.raises(ValidationError, match="seed"):
+        OPU(DeviceConfig.preset("ideal", n_in=4, n_out=4), seed=-1)
+    with pytest.raises(ValidationError, match="GiB"):
+        OPU(DeviceConfig.preset("lighton-like"), seed=0).transmission_matrix
