@@ -242,6 +242,33 @@ class OPU:
         f = self.modulator.check_frames(frames)
         return self._acquire(f, ref_on=reference, exposure_s=self.camera.check_exposure(exposure_s))
 
+    def expose(self, power_w, *, exposure_s: float | None = None) -> np.ndarray:
+        """Expose the camera to a given optical power pattern, bypassing DMD and medium.
+
+        The lab equivalent of illuminating the sensor directly (flat field from an integrating
+        sphere, a fixed speckle pattern...). Each row is one frame: it costs one frame period of
+        device time and draws that frame's noise.
+
+        Parameters
+        ----------
+        power_w : array (n_frames, n_out) or (n_out,)
+            Optical power on each pixel [W], finite and >= 0.
+        exposure_s : float, optional
+            Exposure override [s].
+
+        Returns
+        -------
+        ndarray (n_frames, n_out)
+            Camera frames in DN (camera dtype).
+        """
+        p = np.asarray(power_w)
+        single = p.ndim == 1
+        p2 = p[None] if single else p
+        exposure_s = self.camera.check_exposure(exposure_s)
+        out = self.camera.read(p2, self._frames, exposure_s)  # validates shape, finiteness, sign
+        self._frames += out.shape[0]
+        return out[0] if single else out
+
     def dark_frames(self, n: int, exposure_s: float | None = None) -> np.ndarray:
         """``n`` frames with the laser blocked (dark signal + noise only), DN (n, n_out)."""
         n = check_int(n, "n", low=1, error=ValidationError)

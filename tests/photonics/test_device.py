@@ -175,3 +175,18 @@ def test_bad_inputs(ideal):
         OPU(DeviceConfig.preset("ideal", n_in=4, n_out=4), seed=-1)
     with pytest.raises(ValidationError, match="GiB"):
         OPU(DeviceConfig.preset("lighton-like"), seed=0).transmission_matrix
+
+
+def test_expose_flat_field_accounts_frames():
+    cfg = DeviceConfig.preset("lab-cmos", n_in=16, n_out=500)
+    opu = OPU(cfg, seed=1)
+    p = np.full((20, 500), 2e-13)
+    dn = opu.expose(p)
+    assert dn.shape == (20, 500) and dn.dtype == np.uint8 and opu.frames_used == 20
+    expected = opu.camera.expected_dn(p[0])
+    assert abs(dn.mean() - expected.mean()) < 5 * dn.std() / np.sqrt(dn.size) + 0.01
+    assert opu.expose(p[0]).shape == (500,) and opu.frames_used == 21
+    with pytest.raises(ValidationError, match=">= 0 W"):
+        opu.expose(-p)
+    with pytest.raises(ShapeError):
+        opu.expose(np.zeros((2, 3)))

@@ -1,0 +1,1 @@
+"""Calibration routines: characterize a (simulated) device from what a lab can measure."""
