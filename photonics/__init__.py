@@ -21,6 +21,7 @@ from .config import (  # noqa: E402
     DMDConfig,
     LaserConfig,
     MediumConfig,
+    PowerConfig,
     ReferenceConfig,
     preset_names,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "MediumConfig",
     "CameraConfig",
     "ReferenceConfig",
+    "PowerConfig",
     "preset_names",
     "PhotonicsError",
     "ConfigError",

@@ -6,7 +6,8 @@ A :class:`DeviceConfig` composes
 * :class:`DMDConfig`: binary amplitude modulator (mirrors, macropixels, contrast, rate),
 * :class:`MediumConfig`: the scattering medium and its transmission matrix (TM) model,
 * :class:`CameraConfig`: the sensor (QE, noise, gain, ADC, exposure, rate),
-* :class:`ReferenceConfig`: the reference block used for linear (holographic) projections.
+* :class:`ReferenceConfig`: the reference block used for linear (holographic) projections,
+* :class:`PowerConfig`: wall-plug power of the modelled hardware (energy figures only).
 
 Every value is SI with the unit in the name. Configs are immutable; change them with
 :meth:`DeviceConfig.replace` (dotted keys, e.g. ``{"camera.read_noise_e": 2.0}``).
@@ -48,6 +49,7 @@ __all__ = [
     "MediumConfig",
     "CameraConfig",
     "ReferenceConfig",
+    "PowerConfig",
     "DeviceConfig",
     "preset_names",
     "data_dir",
@@ -379,6 +381,24 @@ class ReferenceConfig(_Config):
 
 
 @dataclass(frozen=True)
+class PowerConfig(_Config):
+    """Electrical power of the whole modelled device (for energy figures, not for the physics).
+
+    Parameters
+    ----------
+    electrical_power_w : float or None
+        Wall-plug power of the device while projecting [W] (laser, DMD, camera, electronics,
+        cooling). ``None`` when unknown: energy figures then cover the optical power only.
+    """
+
+    electrical_power_w: float | None = None
+
+    def __post_init__(self):
+        if self.electrical_power_w is not None:
+            check_real(self.electrical_power_w, "power.electrical_power_w", low=0.0, low_inclusive=False, unit="W")
+
+
+@dataclass(frozen=True)
 class DeviceConfig(_Config):
     """A whole optical processing unit: laser -> DMD -> medium -> camera (+ reference).
 
@@ -393,6 +413,7 @@ class DeviceConfig(_Config):
     medium: MediumConfig = field(default_factory=MediumConfig)
     camera: CameraConfig = field(default_factory=CameraConfig)
     reference: ReferenceConfig = field(default_factory=ReferenceConfig)
+    power: PowerConfig = field(default_factory=PowerConfig)
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -405,6 +426,7 @@ class DeviceConfig(_Config):
             ("medium", MediumConfig),
             ("camera", CameraConfig),
             ("reference", ReferenceConfig),
+            ("power", PowerConfig),
         ):
             if not isinstance(getattr(self, fname), cls):
                 raise ConfigError(f"{fname} must be a {cls.__name__} (got {type(getattr(self, fname)).__name__})")
@@ -594,6 +616,7 @@ _NESTED = {
     ("DeviceConfig", "medium"): MediumConfig,
     ("DeviceConfig", "camera"): CameraConfig,
     ("DeviceConfig", "reference"): ReferenceConfig,
+    ("DeviceConfig", "power"): PowerConfig,
 }
 
 

@@ -443,6 +443,54 @@ class OPU:
         t = self.device_time_s if time_s is None else float(time_s)
         return self._constant_field(True, t) - self._constant_field(False, t)
 
+    def state_dict(self) -> dict:
+        """The device's evolving state (clock, frame counter, reference calibration).
+
+        Together with config and seed it restores a device exactly: the next frame draws the
+        same noise as it would have without interruption (checkpoint / resume).
+        """
+        cal = self._refcal
+        return {
+            "frames": self._frames,
+            "idle_s": self._idle_s,
+            "reference_calibration": None
+            if cal is None
+            else {
+                "z_dn": cal.z_dn.copy(),
+                "r_dn": cal.r_dn.copy(),
+                "dark_dn": cal.dark_dn.copy(),
+                "n_frames": cal.n_frames,
+                "exposure_s": cal.exposure_s,
+                "device_time_s": cal.device_time_s,
+                "min_level_fraction": cal.min_level_fraction,
+            },
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` returned (same config and seed assumed)."""
+        try:
+            frames = check_int(state["frames"], "state['frames']", low=0, error=ValidationError)
+            idle = float(state["idle_s"])
+            cal = state.get("reference_calibration")
+        except (KeyError, TypeError) as exc:
+            raise ValidationError(f"state must come from OPU.state_dict() (missing {exc})") from None
+        if cal is not None:
+            arrays = {k: np.asarray(cal[k], dtype=np.float64) for k in ("z_dn", "r_dn", "dark_dn")}
+            for k, a in arrays.items():
+                if a.shape != (self.n_out,):
+                    raise ShapeError(f"state reference_calibration.{k} has shape {a.shape}, this device needs ({self.n_out},)")
+            self._refcal = ReferenceCalibration(
+                n_frames=int(cal["n_frames"]),
+                exposure_s=float(cal["exposure_s"]),
+                device_time_s=float(cal["device_time_s"]),
+                min_level_fraction=float(cal.get("min_level_fraction", self.config.reference.min_level_fraction)),
+                **arrays,
+            )
+        else:
+            self._refcal = None
+        self._frames = frames
+        self._idle_s = idle
+
     def describe(self) -> dict:
         """JSON-able summary: config, seed, medium, clock."""
         return {

@@ -190,3 +190,18 @@ def test_expose_flat_field_accounts_frames():
         opu.expose(-p)
     with pytest.raises(ShapeError):
         opu.expose(np.zeros((2, 3)))
+
+
+def test_state_dict_resumes_noise_stream_exactly(rng):
+    cfg = DeviceConfig.preset("lab-cmos", n_in=24, n_out=40)
+    x = binary_frames(rng, 8, 24)
+    a = OPU(cfg, seed=3)
+    a.linear(x[:4])
+    state = a.state_dict()
+    cont = a.linear(x[4:], raw=True)
+    b = OPU(cfg, seed=3)
+    b.load_state_dict(state)
+    assert b.frames_used == state["frames"] and b.device_time_s == pytest.approx(a.device_time_s - 2 * 4 * cfg.frame_period_s)
+    assert np.array_equal(b.linear(x[4:], raw=True), cont)
+    with pytest.raises(ValidationError, match="state"):
+        b.load_state_dict({"frames": 1})
