@@ -4,6 +4,8 @@ A :class:`DeviceConfig` composes
 
 * :class:`LaserConfig`: coherent source (power on the DMD, wavelength),
 * :class:`DMDConfig`: binary amplitude modulator (mirrors, macropixels, contrast, rate),
+* :class:`SLMConfig`: phase-only modulator (LCoS), used instead of the DMD when
+  ``modulator = "slm"``,
 * :class:`MediumConfig`: the scattering medium and its transmission matrix (TM) model,
 * :class:`CameraConfig`: the sensor (QE, noise, gain, ADC, exposure, rate),
 * :class:`ReferenceConfig`: the reference block used for linear (holographic) projections,
@@ -47,6 +49,7 @@ __all__ = [
     "LaserConfig",
     "DMDConfig",
     "MediumConfig",
+    "SLMConfig",
     "CameraConfig",
     "ReferenceConfig",
     "PowerConfig",
@@ -54,10 +57,15 @@ __all__ = [
     "preset_names",
     "data_dir",
     "MEDIUM_MODELS",
+    "MODULATORS",
     "LINEAR_SCHEMES",
+    "square_shape",
 ]
 
-MEDIUM_MODELS = ("gaussian",)
+MEDIUM_MODELS = ("gaussian", "speckle", "multislice", "measured")
+#: Models whose transmission matrix can be regenerated block by block (procedural storage).
+PROCEDURAL_MODELS = ("gaussian", "speckle")
+MODULATORS = ("dmd", "slm")
 STORAGE_MODES = ("auto", "dense", "procedural")
 LINEAR_SCHEMES = ("exact", "strong-reference")
 #: Dense TMs larger than this many bytes (complex64) are generated procedurally in "auto" mode.
@@ -179,6 +187,15 @@ class DMDConfig(_Config):
         return 0.0 if math.isinf(self.contrast_ratio) else 1.0 / math.sqrt(self.contrast_ratio)
 
 
+def square_shape(n: int) -> tuple[int, int]:
+    """The most square factorisation (rows, cols) of ``n`` with rows <= cols (a prime gives (1, n))."""
+    n = int(n)
+    r = int(math.isqrt(n))
+    while r > 1 and n % r:
+        r -= 1
+    return (r, n // r)
+
+
 @dataclass(frozen=True)
 class MediumConfig(_Config):
     """Scattering medium and its transmission-matrix model.
@@ -186,7 +203,10 @@ class MediumConfig(_Config):
     Parameters
     ----------
     model : str
-        TM model: ``"gaussian"`` (i.i.d. circular Gaussian, the ideal).
+        TM model (see :mod:`photonics.medium`): ``"gaussian"`` (i.i.d. circular Gaussian, the
+        ideal), ``"speckle"`` (finite speckle grain: the Gaussian field low-pass filtered by a
+        circular camera-plane pupil), ``"multislice"`` (beam propagation through a slab of
+        random phase screens), ``"measured"`` (a TM loaded from HDF5).
     n_in : int
         Input modes (DMD macropixels) carrying the signal.
     n_out : int
@@ -196,11 +216,51 @@ class MediumConfig(_Config):
         ``OPU(config, seed=s)`` gives a different medium per ``s``; an int pins the medium.
     storage : str
         ``"dense"`` (complex64 matrix in memory), ``"procedural"`` (entries regenerated from
-        (seed, row, col) block by block, never stored) or ``"auto"`` (dense below 2 GiB).
+        (seed, row, col) block by block, never stored; models ``gaussian`` and ``speckle``)
+        or ``"auto"`` (dense below 2 GiB).
     transmission : float
         Fraction of the input power that reaches the camera pixels, in (0, 1].
     block_rows : int
         Rows of T generated per block by the procedural medium.
+    output_shape : (int, int) or None
+        Camera image (rows, cols) of the n_out pixels, row-major; rows * cols must equal
+        n_out. ``None``: the most square factorisation of n_out. Used by the spatial models
+        (speckle, multislice) and by speckle statistics.
+    grain_size_px : float
+        ``speckle`` model: speckle grain size [camera pixels], >= 1, defined as the full
+        width at half maximum of the intensity autocovariance along a pixel axis. 1 means
+        uncorrelated pixels (the Gaussian TM).
+    thickness_m : float or None
+        ``multislice`` model: slab thickness L [m] (required).
+    scattering_mean_free_path_m : float or None
+        ``multislice`` model: scattering mean free path l_s [m] (required): the ballistic
+        (unscattered) power fraction after the slab is exp(-L / l_s).
+    refractive_index : float
+        ``multislice`` model: background refractive index n0 of the slab, in [1, 5].
+    screen_correlation_m : float or None
+        ``multislice`` model: transverse correlation length of the random phase screens
+        [m] (sets the single-scattering angle ~ lambda / (pi n0 l_c)); ``None``: 1.5 camera
+        pixel pitches.
+    n_slices : int or None
+        ``multislice`` model: number of phase screens; ``None``: ceil(4 L / l_s) (phase
+        variance per screen <= 1/4 rad^2), at least 1.
+    grid_size : int or None
+        ``multislice`` model: edge N of the square periodic simulation grid; ``None``: a
+        power of two >= 4 x the larger of (oversampling x image edge) and the DMD mode array.
+    grid_oversampling : int
+        ``multislice`` model: grid points per camera pixel pitch (the camera samples every
+        q-th grid point), 1..16; room for light scattered beyond the camera's sampling band.
+    path : str or None
+        ``measured`` model: HDF5 file holding the TM (required).
+    dataset : str or None
+        ``measured`` model: dataset name in that file; ``None``: ``transmission_matrix`` or
+        the only 2-D array in the file.
+    decorrelation_time_s : float or None
+        Any model: if set, the medium drifts with device time (DriftingMedium): the
+        correlation between T(0) and T(t) is exp(-t / decorrelation_time_s) [s].
+    drift_step_s : float or None
+        Time step of the drift [s] (T is held constant within a step); ``None``:
+        decorrelation_time_s / 100.
     """
 
     model: str = "gaussian"
@@ -210,6 +270,19 @@ class MediumConfig(_Config):
     storage: str = "auto"
     transmission: float = 1.0
     block_rows: int = 256
+    output_shape: tuple[int, int] | None = None
+    grain_size_px: float = 1.0
+    thickness_m: float | None = None
+    scattering_mean_free_path_m: float | None = None
+    refractive_index: float = 1.0
+    screen_correlation_m: float | None = None
+    n_slices: int | None = None
+    grid_size: int | None = None
+    grid_oversampling: int = 4
+    path: str | None = None
+    dataset: str | None = None
+    decorrelation_time_s: float | None = None
+    drift_step_s: float | None = None
 
     def __post_init__(self):
         check_choice(self.model, "medium.model", MEDIUM_MODELS)
@@ -218,8 +291,113 @@ class MediumConfig(_Config):
         if self.seed is not None:
             check_int(self.seed, "medium.seed", low=0, high=2**63 - 1)
         check_choice(self.storage, "medium.storage", STORAGE_MODES)
+        if self.storage == "procedural" and self.model not in PROCEDURAL_MODELS:
+            raise ConfigError(
+                f"medium.storage 'procedural' is available for models {', '.join(repr(m) for m in PROCEDURAL_MODELS)} "
+                f"only (got model {self.model!r}); use 'dense' or 'auto'"
+            )
         check_real(self.transmission, "medium.transmission", low=0.0, high=1.0, low_inclusive=False)
         check_int(self.block_rows, "medium.block_rows", low=1, high=1 << 20)
+        if self.output_shape is not None:
+            if not (isinstance(self.output_shape, tuple) and len(self.output_shape) == 2):
+                raise ConfigError(f"medium.output_shape must be a pair (rows, cols) or omitted (got {self.output_shape!r})")
+            for k, v in zip(("rows", "cols"), self.output_shape):
+                check_int(v, f"medium.output_shape {k}", low=1)
+            if self.output_shape[0] * self.output_shape[1] != self.n_out:
+                raise ConfigError(
+                    f"medium.output_shape {tuple(self.output_shape)} holds {self.output_shape[0] * self.output_shape[1]} "
+                    f"pixels but medium.n_out is {self.n_out}; rows * cols must equal n_out"
+                )
+        check_real(self.grain_size_px, "medium.grain_size_px", low=1.0, high=1024.0, unit="px")
+        for name, high in (("thickness_m", 1.0), ("scattering_mean_free_path_m", 1.0), ("screen_correlation_m", 1.0)):
+            v = getattr(self, name)
+            if v is not None:
+                check_real(v, f"medium.{name}", low=0.0, high=high, low_inclusive=False, unit="m")
+        check_real(self.refractive_index, "medium.refractive_index", low=1.0, high=5.0)
+        if self.n_slices is not None:
+            check_int(self.n_slices, "medium.n_slices", low=1, high=100_000)
+        if self.grid_size is not None:
+            check_int(self.grid_size, "medium.grid_size", low=8, high=8192)
+        check_int(self.grid_oversampling, "medium.grid_oversampling", low=1, high=16)
+        if self.model == "multislice":
+            for name in ("thickness_m", "scattering_mean_free_path_m"):
+                if getattr(self, name) is None:
+                    raise ConfigError(f"medium.{name} is required for model 'multislice' (a length in m, > 0)")
+        for name in ("path", "dataset"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, str) or not v):
+                raise ConfigError(f"medium.{name} must be a non-empty string (got {v!r})")
+        if self.model == "measured" and self.path is None:
+            raise ConfigError("medium.path is required for model 'measured' (an HDF5 file holding the n_out x n_cols TM)")
+        if self.decorrelation_time_s is not None:
+            check_real(self.decorrelation_time_s, "medium.decorrelation_time_s", low=0.0, low_inclusive=False, unit="s")
+        if self.drift_step_s is not None:
+            if self.decorrelation_time_s is None:
+                raise ConfigError("medium.drift_step_s needs medium.decorrelation_time_s (the medium is static without it)")
+            check_real(self.drift_step_s, "medium.drift_step_s", low=0.0, low_inclusive=False, unit="s")
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        """Camera image (rows, cols): ``output_shape`` or the most square factorisation of n_out."""
+        return tuple(self.output_shape) if self.output_shape is not None else square_shape(self.n_out)
+
+    @property
+    def drifts(self) -> bool:
+        """True when the medium evolves with device time (``decorrelation_time_s`` set)."""
+        return self.decorrelation_time_s is not None
+
+
+@dataclass(frozen=True)
+class SLMConfig(_Config):
+    """Phase-only spatial light modulator (LCoS), the alternative to the DMD (``modulator = "slm"``).
+
+    A gray level g in [0, gray_levels) sets the phase phi = 2 pi g / gray_levels of a pixel.
+    An input mode is a macropixel of ``macropixel**2`` pixels; the liquid crystal's fringing
+    fields blur the phase map (Gaussian of standard deviation ``crosstalk_px`` pixels), and the
+    inter-pixel gaps (a fraction 1 - fill_factor of the area) reflect unmodulated light. The
+    complex amplitude of mode j is therefore (see :mod:`photonics.slm`)::
+
+        a_j = A * (fill_factor * mean_{pixels p of j} exp(i (G_sigma * phi)(p)) + 1 - fill_factor)
+
+    Parameters
+    ----------
+    shape : (int, int) or None
+        Pixel array (rows, cols); ``None`` sizes it to the modes (a near-square array of
+        macropixels).
+    macropixel : int
+        Edge of a macropixel in pixels.
+    gray_levels : int
+        Phase levels over 2 pi, 2..65536 (8-bit LCoS: 256).
+    fill_factor : float
+        Fraction of the area that is modulated pixel electrode, in (0, 1].
+    crosstalk_px : float
+        Standard deviation of the Gaussian blur of the phase map [pixels], >= 0 (0: none).
+    frame_rate_hz : float
+        Maximum pattern rate [Hz] (liquid crystals: tens to hundreds of Hz).
+    pixel_pitch_m : float
+        Pixel pitch [m].
+    """
+
+    shape: tuple[int, int] | None = None
+    macropixel: int = 1
+    gray_levels: int = 256
+    fill_factor: float = 0.95
+    crosstalk_px: float = 0.0
+    frame_rate_hz: float = 200.0
+    pixel_pitch_m: float = 8.0e-6
+
+    def __post_init__(self):
+        if self.shape is not None:
+            if not (isinstance(self.shape, tuple) and len(self.shape) == 2):
+                raise ConfigError(f"slm.shape must be a pair (rows, cols) or omitted (got {self.shape!r})")
+            for k, v in zip(("rows", "cols"), self.shape):
+                check_int(v, f"slm.shape {k}", low=1)
+        check_int(self.macropixel, "slm.macropixel", low=1, high=1024)
+        check_int(self.gray_levels, "slm.gray_levels", low=2, high=65536)
+        check_real(self.fill_factor, "slm.fill_factor", low=0.0, high=1.0, low_inclusive=False)
+        check_real(self.crosstalk_px, "slm.crosstalk_px", low=0.0, high=64.0, unit="px")
+        check_real(self.frame_rate_hz, "slm.frame_rate_hz", low=0.0, low_inclusive=False, unit="Hz")
+        check_real(self.pixel_pitch_m, "slm.pixel_pitch_m", low=0.0, low_inclusive=False, unit="m")
 
 
 @dataclass(frozen=True)
@@ -400,7 +578,10 @@ class PowerConfig(_Config):
 
 @dataclass(frozen=True)
 class DeviceConfig(_Config):
-    """A whole optical processing unit: laser -> DMD -> medium -> camera (+ reference).
+    """A whole optical processing unit: laser -> modulator -> medium -> camera (+ reference).
+
+    The modulator is the binary DMD (``modulator = "dmd"``, section ``dmd``) or a phase-only
+    LCoS SLM (``modulator = "slm"``, section ``slm``).
 
     Build one from a preset (``DeviceConfig.preset("lab-cmos", n_in=4096, n_out=4096)``),
     a TOML file (``DeviceConfig.from_toml(path)``) or directly.
@@ -408,8 +589,10 @@ class DeviceConfig(_Config):
 
     name: str = "custom"
     description: str = ""
+    modulator: str = "dmd"
     laser: LaserConfig = field(default_factory=LaserConfig)
     dmd: DMDConfig = field(default_factory=DMDConfig)
+    slm: SLMConfig = field(default_factory=SLMConfig)
     medium: MediumConfig = field(default_factory=MediumConfig)
     camera: CameraConfig = field(default_factory=CameraConfig)
     reference: ReferenceConfig = field(default_factory=ReferenceConfig)
@@ -420,9 +603,11 @@ class DeviceConfig(_Config):
             raise ConfigError(f"name must be a non-empty string (got {self.name!r})")
         if not isinstance(self.description, str):
             raise ConfigError(f"description must be a string (got {self.description!r})")
+        check_choice(self.modulator, "modulator", MODULATORS)
         for fname, cls in (
             ("laser", LaserConfig),
             ("dmd", DMDConfig),
+            ("slm", SLMConfig),
             ("medium", MediumConfig),
             ("camera", CameraConfig),
             ("reference", ReferenceConfig),
@@ -430,16 +615,22 @@ class DeviceConfig(_Config):
         ):
             if not isinstance(getattr(self, fname), cls):
                 raise ConfigError(f"{fname} must be a {cls.__name__} (got {type(getattr(self, fname)).__name__})")
-        if self.dmd.shape is not None:
-            need = self.n_modes_total * self.dmd.macropixel**2
+        mod = self.modulator_config
+        if mod.shape is not None:
+            need = self.n_modes_total * mod.macropixel**2
             if need > self.n_mirrors:
                 raise ConfigError(
-                    f"dmd.shape {self.dmd.shape} has {self.n_mirrors} mirrors but the inputs need {need} "
-                    f"((n_in={self.n_in} + n_reference={self.n_reference}) x macropixel^2={self.dmd.macropixel**2}); "
-                    "enlarge dmd.shape, lower n_in, macropixel or reference.fraction, or omit dmd.shape"
+                    f"{self.modulator}.shape {mod.shape} has {self.n_mirrors} pixels but the inputs need {need} "
+                    f"((n_in={self.n_in} + n_reference={self.n_reference}) x macropixel^2={mod.macropixel**2}); "
+                    f"enlarge {self.modulator}.shape, lower n_in, macropixel or reference.fraction, or omit {self.modulator}.shape"
                 )
 
     # ---- derived quantities ----------------------------------------------------------------
+    @property
+    def modulator_config(self) -> "DMDConfig | SLMConfig":
+        """The section of the modulator in use (``dmd`` or ``slm``)."""
+        return self.slm if self.modulator == "slm" else self.dmd
+
     @property
     def n_in(self) -> int:
         """Signal input modes."""
@@ -462,20 +653,27 @@ class DeviceConfig(_Config):
 
     @property
     def n_mirrors(self) -> int:
-        """Illuminated DMD mirrors."""
-        if self.dmd.shape is not None:
-            return self.dmd.shape[0] * self.dmd.shape[1]
-        return self.n_modes_total * self.dmd.macropixel**2
+        """Illuminated modulator pixels (DMD mirrors, or SLM pixels when ``modulator = "slm"``)."""
+        mod = self.modulator_config
+        if mod.shape is not None:
+            return mod.shape[0] * mod.shape[1]
+        return self.n_modes_total * mod.macropixel**2
 
     @property
     def mode_power_w(self) -> float:
-        """Power of one ON input mode, P * fill_factor * macropixel^2 / n_mirrors [W]."""
-        return self.laser.power_w * self.dmd.fill_factor * self.dmd.macropixel**2 / self.n_mirrors
+        """Power of one ON input mode [W].
+
+        DMD: P * fill_factor * macropixel^2 / n_mirrors (the gaps scatter light away).
+        SLM: P * macropixel^2 / n_pixels (the gaps reflect too, unmodulated: see SLMConfig).
+        """
+        mod = self.modulator_config
+        ff = self.dmd.fill_factor if self.modulator == "dmd" else 1.0
+        return self.laser.power_w * ff * mod.macropixel**2 / self.n_mirrors
 
     @property
     def frame_rate_hz(self) -> float:
-        """Device frame rate, min(DMD rate, camera rate) [Hz]."""
-        return min(self.dmd.frame_rate_hz, self.camera.frame_rate_hz)
+        """Device frame rate, min(modulator rate, camera rate) [Hz]."""
+        return min(self.modulator_config.frame_rate_hz, self.camera.frame_rate_hz)
 
     @property
     def frame_period_s(self) -> float:
@@ -485,12 +683,19 @@ class DeviceConfig(_Config):
     def mean_pixel_power_w(self, density: float = 0.5) -> float:
         """Expected power on one camera pixel for inputs with a fraction ``density`` of ON modes [W].
 
-        P = transmission * (n_in / n_out) * E|T a|^2 = transmission * sum_j p_j / n_out, with
-        p_j the mode powers (OFF modes leak p_mode / contrast_ratio); reference modes OFF.
+        DMD: P = transmission * (n_in / n_out) * E|T a|^2 = transmission * sum_j p_j / n_out,
+        with p_j the mode powers (OFF modes leak p_mode / contrast_ratio); reference modes OFF.
+        SLM (``density`` unused: every mode reflects): uniformly random phases give
+        p_j = p_mode (ff^2 + (1 - ff)^2) for the signal modes, and the static reference
+        modes p_mode each.
         """
         check_real(density, "density", low=0.0, high=1.0)
-        leak2 = self.dmd.leak_amplitude**2
         p_on = self.mode_power_w
+        if self.modulator == "slm":
+            ff = self.slm.fill_factor
+            total = p_on * (self.n_in * (ff**2 + (1 - ff) ** 2) + self.n_reference)
+            return self.medium.transmission * total / self.n_out
+        leak2 = self.dmd.leak_amplitude**2
         total = p_on * (density * self.n_in + (1 - density) * self.n_in * leak2 + self.n_reference * leak2)
         return self.medium.transmission * total / self.n_out
 
@@ -522,7 +727,7 @@ class DeviceConfig(_Config):
     # ---- TOML ---------------------------------------------------------------------------------
     @classmethod
     def from_toml(cls, path: str | os.PathLike) -> "DeviceConfig":
-        """Load a device from a TOML file (sections laser, dmd, medium, camera, reference)."""
+        """Load a device from a TOML file (sections laser, dmd, slm, medium, camera, reference, power)."""
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"device file {str(path)!r} does not exist")
@@ -613,6 +818,7 @@ def _inf_from_json(d):
 _NESTED = {
     ("DeviceConfig", "laser"): LaserConfig,
     ("DeviceConfig", "dmd"): DMDConfig,
+    ("DeviceConfig", "slm"): SLMConfig,
     ("DeviceConfig", "medium"): MediumConfig,
     ("DeviceConfig", "camera"): CameraConfig,
     ("DeviceConfig", "reference"): ReferenceConfig,

@@ -121,7 +121,12 @@ class OPU:
                 f"n_out={cfg.n_out}, n_in={cfg.n_in} and {cfg.n_modes_total} columns (signal + reference)"
             )
         self.medium = medium
-        self.modulator = DMD(cfg)
+        if cfg.modulator == "slm":
+            from .slm import PhaseSLM
+
+            self.modulator = PhaseSLM(cfg)
+        else:
+            self.modulator = DMD(cfg)
         self.camera = Camera(cfg.camera, cfg.laser.wavelength_m, cfg.n_out, self.seed)
         self.power_scale = cfg.medium.transmission * cfg.n_in / cfg.n_out
         self.progress = bool(progress)
@@ -181,10 +186,9 @@ class OPU:
         return self._power(f, reference, t)
 
     def _power(self, frames_u8: np.ndarray, ref_on: bool, time_s: float) -> np.ndarray:
-        x = frames_u8.astype(np.float32)
-        split = self.medium.split_field(x, slice(0, self.n_in), time_s=time_s)
+        split = self.modulator.split_field(self.medium, frames_u8, time_s)
         c = self._constant_field(ref_on, time_s)
-        out = np.empty((x.shape[0], self.n_out), dtype=np.float32)
+        out = np.empty((frames_u8.shape[0], self.n_out), dtype=np.float32)
         kernels.intensity_numba(
             split,
             np.float32(self.modulator.alpha),
@@ -236,9 +240,23 @@ class OPU:
         f = self.modulator.check_frames(arr, "x")
         return f[None], arr.ndim == 1
 
+    def _require_dmd(self, what: str) -> None:
+        if self.modulator.kind != "dmd":
+            raise ValidationError(
+                f"{what} needs the binary DMD's switchable reference block (this device has a phase SLM, "
+                "whose reference modes are static); measure the TM with "
+                "photonics.calibration.phase_shifting.measure_tm_phase_shifting instead"
+            )
+
     # ---- public operations ---------------------------------------------------------------------
     def acquire(self, frames, *, reference: bool = False, exposure_s: float | None = None) -> np.ndarray:
-        """Raw camera frames (N, n_out) for binary DMD frames (N, n_in), in DN (camera dtype)."""
+        """Raw camera frames (N, n_out) for binary DMD frames (N, n_in), in DN (camera dtype).
+
+        With a phase SLM (``modulator = "slm"``) the frames are gray levels and the static
+        reference modes are always part of the field (``reference`` must stay False).
+        """
+        if reference:
+            self._require_dmd("acquire(reference=True)")
         f = self.modulator.check_frames(frames)
         return self._acquire(f, ref_on=reference, exposure_s=self.camera.check_exposure(exposure_s))
 
@@ -312,6 +330,7 @@ class OPU:
         Z = <I(r)> - <I(0)> (reference alone minus everything OFF), R = <I(r)>, D = dark.
         Call again to refresh a calibration that has gone stale (drift).
         """
+        self._require_dmd("calibrate_reference")
         n = self.config.reference.calibration_frames if n_frames is None else check_int(n_frames, "n_frames", low=1, error=ValidationError)
         exposure_s = self.camera.check_exposure(exposure_s)
         zeros = np.zeros((n, self.n_in), dtype=np.uint8)
@@ -364,6 +383,7 @@ class OPU:
             In sqrt(DN); with ``raw=True`` the camera frames (n_frames, frames_per_input,
             batch, n_out) instead.
         """
+        self._require_dmd("linear")
         scheme = check_choice(scheme or self.config.reference.scheme, "scheme", LINEAR_SCHEMES, error=ValidationError)
         frames, single = self._encode(x, encoder)
         exposure_s = self.camera.check_exposure(exposure_s)
@@ -408,11 +428,20 @@ class OPU:
         return self.camera.gain_dn_per_w(exposure_s) * self.power_scale
 
     def expected_projection(self, frames, exposure_s: float | None = None) -> np.ndarray:
-        """Noise-free mean of :meth:`project` for binary frames (before saturation) [DN], float64."""
-        f = self.modulator.check_frames(frames).astype(np.float64)
-        t = self.transmission_matrix.astype(np.complex128)
-        c = self._constant_field(False, self.device_time_s)
-        e = self.modulator.alpha * (f @ t.T) + c
+        """Noise-free mean of :meth:`project` for binary frames (before saturation) [DN], float64.
+
+        With a phase SLM the frames are gray levels and the field is T a over all modes.
+        """
+        if self.modulator.kind == "slm":
+            a = self.modulator.mode_amplitudes(frames)
+            self._check_dense_size(self.config.n_modes_total)
+            t = self.medium.matrix(None, slice(0, self.config.n_modes_total), time_s=self.device_time_s).astype(np.complex128)
+            e = a @ t.T
+        else:
+            f = self.modulator.check_frames(frames).astype(np.float64)
+            t = self.transmission_matrix.astype(np.complex128)
+            c = self._constant_field(False, self.device_time_s)
+            e = self.modulator.alpha * (f @ t.T) + c
         return self.pixel_gain_dn_per_field2(exposure_s) * np.abs(e) ** 2 + self.camera.dark_electrons(exposure_s) / self.config.camera.gain_e_per_dn
 
     def effective_linear_matrix(self, scheme: str | None = None, exposure_s: float | None = None) -> np.ndarray:
@@ -423,6 +452,7 @@ class OPU:
         strong-reference: dc -> c_on and Z_i -> G_i s |c_on,i|^2 (the quadratic error term
         is not part of B). The floor is ``reference.min_level_fraction`` x median(Z).
         """
+        self._require_dmd("effective_linear_matrix")
         scheme = check_choice(scheme or self.config.reference.scheme, "scheme", LINEAR_SCHEMES, error=ValidationError)
         t = self.transmission_matrix.astype(np.complex128)
         time_s = self.device_time_s
@@ -440,6 +470,7 @@ class OPU:
 
     def reference_field(self, time_s: float | None = None) -> np.ndarray:
         """Reference contribution dc = c_on - c_off on each pixel (complex128) [sqrt(W)]."""
+        self._require_dmd("reference_field")
         t = self.device_time_s if time_s is None else float(time_s)
         return self._constant_field(True, t) - self._constant_field(False, t)
 

@@ -8,6 +8,11 @@ with the same phase. For a binary frame x the input field is therefore affine in
 
 which the device exploits: the medium multiplies the *binary* frame (one real GEMM) and the
 constant part beta * T 1 is added once per pixel.
+
+Modulator interface (shared with :class:`photonics.slm.PhaseSLM`, used by the device):
+``kind``, ``check_frames(frames)``, ``split_field(medium, frames, time_s)`` (the split field
+of the modulated part), ``alpha`` (its scale), ``beta`` and ``reference_amplitude(on)`` (the
+constant field of leaking and reference modes added by the device).
 """
 
 from __future__ import annotations
@@ -46,6 +51,11 @@ class DMD:
         """Validate binary frames (..., n_in) and return them as uint8 (N, n_in)."""
         f = as_binary_frames(frames, name, self.n_in)
         return f.reshape(-1, self.n_in)
+
+    def split_field(self, medium, frames, time_s: float = 0.0) -> np.ndarray:
+        """[Re | Im] of T x for binary frames (N, n_in) (float32, N x 2 n_out); scale by ``alpha``."""
+        x = np.asarray(frames).astype(np.float32)
+        return medium.split_field(x, slice(0, self.n_in), time_s=time_s)
 
     def reference_amplitude(self, on: bool) -> float:
         """Field amplitude of each reference mode, ON (a) or OFF (a l) [sqrt(W)]."""

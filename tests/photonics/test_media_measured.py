@@ -1,0 +1,147 @@
+"""MeasuredMedium: TMs from HDF5 files with or without the toolkit's metadata, validated,
+normalised, and used like any other medium."""
+
+import math
+
+import h5py
+import numpy as np
+import pytest
+
+from photonics import OPU, DeviceConfig
+from photonics.errors import ConfigError, FileFormatError, ValidationError
+from photonics.io import save_device
+from photonics.medium import MeasuredMedium, build_medium, load_transmission_matrix, save_transmission_matrix
+from tests.helpers import binary_frames
+
+
+def cgauss(rng, shape):
+    return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)) / math.sqrt(2)
+
+
+def test_round_trip_and_normalisation(tmp_path, rng):
+    tm = 37.0 * cgauss(rng, (50, 30))  # arbitrary lab units
+    path = save_transmission_matrix(tmp_path / "tm.h5", tm, seed=5, attrs={"method": "phase-shifting"})
+    assert not list(tmp_path.glob(".*tmp*"))  # atomic write leaves nothing behind
+    back, meta = load_transmission_matrix(path)
+    assert np.array_equal(back, tm) and meta["dataset"] == "transmission_matrix" and meta["kind"] == "photonics.tm"
+    assert meta["seed"] == 5 and meta["method"] == "phase-shifting"
+    med = MeasuredMedium.from_file(path, n_in=20)
+    assert (med.n_out, med.n_in, med.n_cols) == (50, 20, 30) and med.reference_columns == "file"
+    t = med.matrix(cols=slice(0, 30)).astype(np.complex128)
+    assert np.allclose(t, tm * med.scale, rtol=1e-6, atol=1e-7)
+    assert np.mean(np.abs(t[:, :20]) ** 2) == pytest.approx(1 / 20, rel=1e-6)  # E|T|^2 = 1/n_in
+    raw = MeasuredMedium.from_file(path, normalize=False)
+    assert raw.scale == 1.0 and np.allclose(raw.matrix(), tm, rtol=1e-6)
+
+
+def test_foreign_layouts(tmp_path, rng):
+    tm = cgauss(rng, (12, 7))
+    # plain complex dataset with any name, no attributes at all
+    with h5py.File(tmp_path / "plain.h5", "w") as fh:
+        fh["T"] = tm
+    # compound {real, imag} (MATLAB v7.3 style), inside a group
+    comp = np.empty(tm.shape, dtype=[("real", "<f8"), ("imag", "<f8")])
+    comp["real"], comp["imag"] = tm.real, tm.imag
+    with h5py.File(tmp_path / "compound.h5", "w") as fh:
+        fh.create_group("lab")["tm"] = comp
+        fh["lab"]["notes"] = np.arange(3)  # a 1-D dataset is not a candidate
+    # real (n_out, n_in, 2)
+    with h5py.File(tmp_path / "pairs.h5", "w") as fh:
+        fh["tm"] = np.stack([tm.real, tm.imag], axis=-1).astype(np.float32)
+    for name, ds in (("plain.h5", "T"), ("compound.h5", "lab/tm"), ("pairs.h5", "tm")):
+        back, meta = load_transmission_matrix(tmp_path / name)
+        assert meta["dataset"] == ds and meta["kind"] is None
+        assert np.allclose(back, tm, atol=1e-6), name
+    # a real-valued matrix is accepted as such
+    with h5py.File(tmp_path / "real.h5", "w") as fh:
+        fh["m"] = tm.real
+    assert np.allclose(load_transmission_matrix(tmp_path / "real.h5")[0], tm.real)
+
+
+def test_device_file_loads_as_measured(tmp_path, rng):
+    cfg = DeviceConfig.preset("ideal", n_in=32, n_out=64)
+    opu = OPU(cfg, seed=3)
+    save_device(tmp_path / "dev.h5", opu, include_tm=True)
+    med = MeasuredMedium.from_file(tmp_path / "dev.h5")
+    assert np.allclose(med.matrix() / med.scale, opu.transmission_matrix, rtol=1e-6, atol=1e-7)
+    assert med.meta["config"] == cfg and med.meta["kind"] == "photonics.device"
+
+
+def test_errors_name_the_problem(tmp_path):
+    bad = np.ones((6, 5), dtype=complex)
+    bad[2, 3] = np.nan
+    bad[4, 0] = np.inf
+    with h5py.File(tmp_path / "nan.h5", "w") as fh:
+        fh["tm"] = bad
+    with pytest.raises(FileFormatError, match="2 NaN or infinite entries"):
+        load_transmission_matrix(tmp_path / "nan.h5")
+    with h5py.File(tmp_path / "zero.h5", "w") as fh:
+        fh["tm"] = np.zeros((3, 3), complex)
+    with pytest.raises(FileFormatError, match="all zero"):
+        load_transmission_matrix(tmp_path / "zero.h5")
+    with h5py.File(tmp_path / "vec.h5", "w") as fh:
+        fh["v"] = np.ones(5, complex)
+        fh["s"] = np.array([b"text"])
+    with pytest.raises(FileFormatError, match="no 2-D numeric dataset"):
+        load_transmission_matrix(tmp_path / "vec.h5")
+    with pytest.raises(FileFormatError, match=r"dataset 'v' has shape \(5,\)"):
+        load_transmission_matrix(tmp_path / "vec.h5", dataset="v")
+    with pytest.raises(FileFormatError, match="no dataset 'nope'"):
+        load_transmission_matrix(tmp_path / "vec.h5", dataset="nope")
+    with h5py.File(tmp_path / "two.h5", "w") as fh:
+        fh["a"] = np.ones((2, 2), complex)
+        fh["b"] = np.ones((2, 2), complex)
+    with pytest.raises(FileFormatError, match="several datasets.*a, b"):
+        load_transmission_matrix(tmp_path / "two.h5")
+    comp = np.zeros((2, 2), dtype=[("x", "<f8"), ("y", "<f8")])
+    with h5py.File(tmp_path / "comp.h5", "w") as fh:
+        fh["tm"] = comp
+    with pytest.raises(FileFormatError, match="r/i or real/imag"):
+        load_transmission_matrix(tmp_path / "comp.h5")
+    (tmp_path / "junk.h5").write_bytes(b"not hdf5 at all")
+    with pytest.raises(FileFormatError, match="not a readable HDF5 file"):
+        load_transmission_matrix(tmp_path / "junk.h5")
+    with pytest.raises(FileNotFoundError):
+        load_transmission_matrix(tmp_path / "missing.h5")
+    with h5py.File(tmp_path / "future.h5", "w") as fh:
+        fh.attrs["kind"] = "photonics.tm"
+        fh.attrs["schema"] = 99
+        fh["transmission_matrix"] = np.ones((2, 2), complex)
+    with pytest.raises(FileFormatError, match="schema version 99"):
+        load_transmission_matrix(tmp_path / "future.h5")
+    with pytest.raises(ValidationError, match="fewer than the 12 needed"):
+        MeasuredMedium(np.ones((4, 10), complex), 8, n_cols=12)
+
+
+def test_in_a_device_with_synthetic_reference(tmp_path, rng):
+    tm = cgauss(rng, (128, 48)) * np.linspace(0.5, 1.5, 128)[:, None]
+    path = save_transmission_matrix(tmp_path / "lab.h5", tm)
+    cfg = DeviceConfig.preset("ideal", n_in=48, n_out=128).replace({"medium.model": "measured", "medium.path": str(path)})
+    assert DeviceConfig.from_toml(cfg.to_toml(tmp_path / "dev.toml")) == cfg
+    med = build_medium(cfg, 0)
+    assert isinstance(med, MeasuredMedium) and med.reference_columns == "synthetic" and med.n_cols == cfg.n_modes_total
+    # the synthetic reference columns carry each row's measured power (24 columns per row)
+    ref_p = np.mean(np.abs(med.matrix(cols=slice(48, 72))) ** 2, axis=1)
+    sig_p = np.mean(np.abs(med.matrix()) ** 2, axis=1)
+    assert np.corrcoef(ref_p, sig_p)[0, 1] > 0.5
+    opu = OPU(cfg, seed=0)
+    assert np.allclose(opu.transmission_matrix, tm * med.scale, rtol=1e-5, atol=1e-6)
+    x = binary_frames(rng, 8, 48)
+    y = opu.project(x)
+    assert np.allclose(y, opu.expected_projection(x), rtol=1e-3, atol=1e-3 * y.max())
+    z = opu.linear(x)
+    assert np.allclose(z, x @ opu.effective_linear_matrix().T, rtol=1e-3, atol=1e-3 * np.abs(z).max())
+
+
+def test_config_checks(tmp_path, rng):
+    path = save_transmission_matrix(tmp_path / "tm.h5", cgauss(rng, (20, 10)))
+    with pytest.raises(ConfigError, match="medium.path is required"):
+        DeviceConfig().replace({"medium.model": "measured"})
+    with pytest.raises(ConfigError, match="procedural"):
+        DeviceConfig().replace({"medium.model": "measured", "medium.path": str(path), "medium.storage": "procedural"})
+    cfg = DeviceConfig.preset("ideal", n_in=10, n_out=30).replace({"medium.model": "measured", "medium.path": str(path)})
+    with pytest.raises(ConfigError, match="20 rows .* medium.n_out is 30"):
+        build_medium(cfg, 0)
+    cfg = DeviceConfig.preset("ideal", n_in=8, n_out=20).replace({"medium.model": "measured", "medium.path": str(path)})
+    with pytest.raises(ConfigError, match="set medium.n_in=10"):
+        build_medium(cfg, 0)
