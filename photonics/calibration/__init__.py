@@ -1,1 +1,69 @@
-"""Calibration routines: characterize a (simulated) device from what a lab can measure."""
+"""Calibration routines: characterize a (simulated) device from what a lab can measure.
+
+Each routine drives a device only through what a lab controls (DMD patterns, flat-field
+illumination of the sensor, dark frames, the exposure, waiting) and returns a frozen result
+(values with units and uncertainties, :class:`Measured`) that saves to HDF5:
+
+* :func:`measure_photon_transfer` (EMVA 1288: gain, read noise, dark signal, saturation,
+  linearity, SNR, dynamic range, QE) -> :class:`PhotonTransferResult`;
+* :func:`measure_fixed_pattern` (DSNU/PRNU maps and their correction) -> :class:`FixedPatternMaps`;
+* :func:`choose_exposure` (target ADC fill, bounded saturation) -> :class:`ExposureChoice`;
+* :func:`characterize_speckle` (contrast, grain size, fully developed?) -> :class:`SpeckleCharacterization`;
+* :func:`retrieve_tm` (TM rows from intensities by phase retrieval) -> :class:`TMRetrieval`;
+* :func:`measure_tm_phase_shifting` (four-step phase shifting with a phase SLM) -> :class:`PhaseShiftingTM`;
+* :func:`characterize_reference`, :func:`choose_reference_fraction` (linear mode) ->
+  :class:`ReferenceCharacterization`, :class:`ReferenceChoice`;
+* :func:`measure_drift` (decorrelation time, recalibration rule) -> :class:`DriftResult`;
+* :func:`calibrate_device` runs them all -> :class:`CalibrationReport`; :func:`write_report`
+  writes calibration.h5, summary.json and the plots (``photonics calibrate``).
+"""
+
+from .drift import DriftResult, fit_decorrelation, measure_drift, recalibration_interval
+from .exposure import ExposureChoice, choose_exposure
+from .maps import FixedPatternMaps, analyze_fixed_pattern, measure_fixed_pattern
+from .phase_shifting import PhaseShiftingTM, measure_tm_phase_shifting, phase_shifting_quality
+from .photon_transfer import PhotonTransferResult, analyze_photon_transfer, measure_photon_transfer
+from .reference import ReferenceCharacterization, ReferenceChoice, characterize_reference, choose_reference_fraction
+from .report import STEPS, CalibrationReport, calibrate_device, device_truth, summary_dict, write_report
+from .result import CalibrationResult, Measured
+from .speckle import SpeckleCharacterization, characterize_speckle
+from .tm_retrieval import ProbeSweep, TMRetrieval, phase_retrieval_rows, probe_sweep, retrieve_tm, row_quality, tm_quality
+
+__all__ = [
+    "Measured",
+    "CalibrationResult",
+    "PhotonTransferResult",
+    "measure_photon_transfer",
+    "analyze_photon_transfer",
+    "FixedPatternMaps",
+    "measure_fixed_pattern",
+    "analyze_fixed_pattern",
+    "ExposureChoice",
+    "choose_exposure",
+    "SpeckleCharacterization",
+    "characterize_speckle",
+    "TMRetrieval",
+    "retrieve_tm",
+    "phase_retrieval_rows",
+    "row_quality",
+    "tm_quality",
+    "ProbeSweep",
+    "probe_sweep",
+    "PhaseShiftingTM",
+    "measure_tm_phase_shifting",
+    "phase_shifting_quality",
+    "ReferenceCharacterization",
+    "ReferenceChoice",
+    "characterize_reference",
+    "choose_reference_fraction",
+    "DriftResult",
+    "measure_drift",
+    "fit_decorrelation",
+    "recalibration_interval",
+    "STEPS",
+    "CalibrationReport",
+    "calibrate_device",
+    "device_truth",
+    "summary_dict",
+    "write_report",
+]
