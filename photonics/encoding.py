@@ -98,13 +98,14 @@ class BitPlaneEncoder(Encoder):
     Parameters
     ----------
     n_bits : int
-        Bit planes, 1..16.
+        Bit planes, 1..32 (beyond ~24 the float32 optical path, not the
+        quantisation, limits the precision of a linear projection).
     x_min, x_max : float, optional
         Fixed quantisation range; values outside are clipped.
     """
 
     def __init__(self, n_bits: int = 8, x_min: float | None = None, x_max: float | None = None):
-        self.n_bits = check_int(n_bits, "n_bits", low=1, high=16, error=ValidationError)
+        self.n_bits = check_int(n_bits, "n_bits", low=1, high=32, error=ValidationError)
         self.x_min = None if x_min is None else check_real(x_min, "x_min", error=ValidationError)
         self.x_max = None if x_max is None else check_real(x_max, "x_max", error=ValidationError)
         if self.x_min is not None and self.x_max is not None and self.x_max <= self.x_min:
