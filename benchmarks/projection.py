@@ -14,7 +14,10 @@ For a batch of binary inputs (default 1024 x 8192 -> 8192 outputs) it times
 and reports each as throughput relative to the GEMM (targets: noiseless >= 0.9, noisy >=
 0.75) and the speed-up over the complex-matmul baseline (target >= 1.6x).
 
-    python benchmarks/projection.py [--n-in 8192 --n-out 8192 --batch 1024 --repeats 3]
+    python benchmarks/projection.py [--n-in 8192 --n-out 8192 --batch 1024 --repeats 3] [--quick]
+
+``--quick`` runs 512 x 512 with a batch of 64 (a smoke test; the ratios are not meaningful).
+The grid over sizes and batches is ``benchmarks/projection_grid.py``.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import best_time, machine, write_json  # noqa: E402
+from _common import best_time, check, machine, write_json  # noqa: E402
 
 log = logging.getLogger("benchmarks.projection")
 
@@ -60,6 +63,11 @@ def run(n_in: int, n_out: int, batch: int, repeats: int, seed: int = 0) -> dict:
         "targets": {"noiseless_vs_gemm": 0.9, "noisy_vs_gemm": 0.75, "speedup_vs_complex_matmul": 1.6},
         "machine": machine(),
     }
+    res["checks"] = [
+        check("noiseless_vs_gemm", res["noiseless_vs_gemm"], 0.9),
+        check("noisy_vs_gemm", res["noisy_vs_gemm"], 0.75),
+        check("speedup_vs_complex_matmul", res["speedup_vs_complex_matmul"], 1.6),
+    ]
     return res
 
 
@@ -70,8 +78,12 @@ def main(argv=None) -> int:
     ap.add_argument("--batch", type=int, default=1024)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--out-dir", default=None, help="folder for projection.json (default benchmarks/results)")
+    ap.add_argument("--quick", action="store_true", help="512 x 512, batch 64, 1 repeat (smoke test)")
     a = ap.parse_args(argv)
+    if a.quick:
+        a.n_in, a.n_out, a.batch, a.repeats = 512, 512, 64, 1
     res = run(a.n_in, a.n_out, a.batch, a.repeats)
+    res["quick"] = bool(a.quick)
     path = write_json("projection", res, a.out_dir)
     s = res["seconds"]
     print(f"projection {a.batch} x {a.n_in} -> {a.n_out} on {res['machine']['cpu']} ({res['machine']['cores']} cores)")

@@ -37,6 +37,8 @@ def info_dict(cfg, density: float = 0.5) -> dict:
 
 
 def run(args) -> int:
+    from ..throughput import format_si
+
     cfg = device_from_args(args)
     d = info_dict(cfg, args.density)
     if args.json:
@@ -58,10 +60,22 @@ def run(args) -> int:
         f"  mean {nb['mean_dn']:.4g} DN, {100 * nb['adc_fill']:.3g} % of the ADC range, "
         f"{100 * nb['saturated_fraction']:.3g} % of speckle pixels saturated (saturation {nb['saturation_e']:.4g} e-)",
         "hardware (modelled device, not the simulator):",
-        f"  {hw['frame_rate_hz']:.4g} frames/s, {hw['ops_per_frame']:.3g} op/frame -> {hw['ops_per_s'] / 1e12:.4g} TeraOPS "
-        "(1 op = one multiply-accumulate of a TM entry)",
+        f"  {hw['frame_rate_hz']:.4g} frames/s (limited by the {hw['rate_limited_by']}), {hw['ops_per_frame']:.3g} op/frame "
+        f"-> {hw['ops_per_s'] / 1e12:.4g} TeraOPS (1 op = one multiply-accumulate of a TM entry)",
         f"  native projections {hw['native_projections_per_s']:.4g}/s, linear projections {hw['linear_projections_per_s']:.4g}/s "
         f"({cfg.reference.scheme} scheme) -> {hw['effective_linear_ops_per_s'] / 1e12:.4g} effective TeraOPS",
+        f"  energy ({hw['energy_basis']} power {format_si(hw['power_w'], 'W')}): {format_si(hw['energy_per_frame_j'], 'J')}/frame, "
+        f"{format_si(hw['energy_per_op_j'], 'J')}/op, {hw['tera_ops_per_w']:.4g} TeraOPS/W"
+        + ("" if hw["energy_basis"] == "electrical" else " (laser only: power.electrical_power_w unknown)"),
+        f"  per input vector ({hw['encodings_n_bits']}-bit encodings; linear = {cfg.reference.scheme} scheme, "
+        f"+{hw['reference_calibration_frames']} calibration frames once):",
+        f"    {'encoding':<11} {'frames':>6} {'native/s':>10} {'linear/s':>10} {'eff. TeraOPS':>12} {'J/linear proj.':>15}",
     ]
+    for name, e in hw["encodings"].items():
+        lines.append(
+            f"    {name:<11} {e['frames_per_native_projection']:>6d} {e['native_projections_per_s']:>10.4g} "
+            f"{e['linear_projections_per_s']:>10.4g} {e['effective_linear_ops_per_s'] / 1e12:>12.4g} "
+            f"{format_si(e['energy_per_linear_projection_j'], 'J'):>15}"
+        )
     print("\n".join(lines))
     return 0

@@ -1,0 +1,90 @@
+"""Transmission-matrix generation: numba counter-based Gaussians vs numpy's default generator.
+
+Times the generation of one TM block of ``rows x cols`` complex entries (2 rows cols float32
+normals, split layout) by
+
+* ``numba``: :func:`photonics.kernels.gaussian_block_numba` (what the procedural medium uses);
+* ``numba_fast``: :func:`photonics.kernels.gaussian_block_fast_numba` (same numbers, the
+  ziggurat's accept path inlined);
+* ``numpy_f32`` / ``numpy_f64``: ``np.random.default_rng().standard_normal(size, dtype)`` of
+  the same count (PCG64 + ziggurat, one thread);
+
+with all numba threads and with one thread (numpy's generator is single-threaded; the
+counter-based one parallelises because each entry is a pure function of its coordinates).
+Target: numba generation >= 2x numpy's (float32), with all threads.
+
+    python benchmarks/tm_generation.py [--rows 1024 --cols 8192] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import adaptive_time, add_common_arguments, check, finish, machine  # noqa: E402
+
+
+def run(rows: int, cols: int, repeats: int, seed: int = 0) -> dict:
+    import numba
+
+    from photonics import kernels as K
+    from photonics.rng import stream_key
+
+    key = np.uint64(stream_key(seed, "benchmark", "tm"))
+    out = np.empty((cols, 2 * rows), dtype=np.float32)
+    n = out.size
+    gen = np.random.default_rng(seed)
+    same = np.empty_like(out)
+    K.gaussian_block_numba(key, 0, rows, 0, cols, 0.5, out)
+    K.gaussian_block_fast_numba(key, 0, rows, 0, cols, 0.5, same)
+    identical = bool(np.array_equal(out, same))
+    threads_all = numba.get_num_threads()
+    res = {"rows": rows, "cols": cols, "normals": n, "kernels_identical": identical, "numba_threads": threads_all}
+    t = {
+        "numpy_f32": adaptive_time(lambda: gen.standard_normal(n, dtype=np.float32), repeats),
+        "numpy_f64": adaptive_time(lambda: gen.standard_normal(n), repeats),
+        "numba": adaptive_time(lambda: K.gaussian_block_numba(key, 0, rows, 0, cols, 0.5, out), repeats),
+        "numba_fast": adaptive_time(lambda: K.gaussian_block_fast_numba(key, 0, rows, 0, cols, 0.5, out), repeats),
+    }
+    try:
+        numba.set_num_threads(1)
+        t["numba_1thread"] = adaptive_time(lambda: K.gaussian_block_numba(key, 0, rows, 0, cols, 0.5, out), repeats)
+        t["numba_fast_1thread"] = adaptive_time(lambda: K.gaussian_block_fast_numba(key, 0, rows, 0, cols, 0.5, out), repeats)
+    finally:
+        numba.set_num_threads(threads_all)
+    res["seconds"] = t
+    res["normals_per_s"] = {k: n / v for k, v in t.items()}
+    base = t["numpy_f32"]
+    res["vs_numpy_f32"] = {k: base / v for k, v in t.items() if k.startswith("numba")}
+    return res
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=1024)
+    ap.add_argument("--cols", type=int, default=8192)
+    add_common_arguments(ap)
+    a = ap.parse_args(argv)
+    if a.quick:
+        a.rows, a.cols, a.repeats = 64, 1024, 1
+    print(f"TM generation, {a.rows} x {a.cols} complex entries, on {machine()['cpu']}", flush=True)
+    res = run(a.rows, a.cols, a.repeats)
+    res["quick"] = bool(a.quick)
+    v = res["vs_numpy_f32"]
+    res["checks"] = [
+        check("numba_fast vs numpy float32 (all threads)", v["numba_fast"], 2.0),
+        check("numba (medium's kernel) vs numpy float32 (all threads)", v["numba"], 2.0),
+        check("fast kernel == medium's kernel (bit-identical)", float(res["kernels_identical"]), 1.0),
+    ]
+    lines = [f"  {k:<20} {res['seconds'][k] * 1e3:9.2f} ms  {res['normals_per_s'][k] / 1e6:8.1f} M normals/s" for k in res["seconds"]]
+    lines += [f"  {k} / numpy float32: {x:.2f}x" for k, x in v.items()]
+    finish("tm_generation", res, a.out_dir, lines)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
