@@ -221,7 +221,8 @@ class MediumConfig(_Config):
     transmission : float
         Fraction of the input power that reaches the camera pixels, in (0, 1].
     block_rows : int
-        Rows of T generated per block by the procedural medium.
+        Rows of T generated per block by the procedural medium; 0 (default) sizes blocks to
+        about 64 MB (see :func:`photonics.medium.gaussian.auto_block_rows`).
     output_shape : (int, int) or None
         Camera image (rows, cols) of the n_out pixels, row-major; rows * cols must equal
         n_out. ``None``: the most square factorisation of n_out. Used by the spatial models
@@ -269,7 +270,7 @@ class MediumConfig(_Config):
     seed: int | None = None
     storage: str = "auto"
     transmission: float = 1.0
-    block_rows: int = 256
+    block_rows: int = 0
     output_shape: tuple[int, int] | None = None
     grain_size_px: float = 1.0
     thickness_m: float | None = None
@@ -297,7 +298,7 @@ class MediumConfig(_Config):
                 f"only (got model {self.model!r}); use 'dense' or 'auto'"
             )
         check_real(self.transmission, "medium.transmission", low=0.0, high=1.0, low_inclusive=False)
-        check_int(self.block_rows, "medium.block_rows", low=1, high=1 << 20)
+        check_int(self.block_rows, "medium.block_rows", low=0, high=1 << 20)
         if self.output_shape is not None:
             if not (isinstance(self.output_shape, tuple) and len(self.output_shape) == 2):
                 raise ConfigError(f"medium.output_shape must be a pair (rows, cols) or omitted (got {self.output_shape!r})")

@@ -131,7 +131,7 @@ class ShardedGaussianMedium(GaussianMedium):
         thread avoids oversubscribing the cores.
     """
 
-    def __init__(self, n_in: int, n_out: int, seed: int, *, client, n_cols: int | None = None, block_rows: int = 256, rows_per_task: int | None = None, numba_threads: int | None = None, blas_threads: int | None = None):
+    def __init__(self, n_in: int, n_out: int, seed: int, *, client, n_cols: int | None = None, block_rows: int = 0, rows_per_task: int | None = None, numba_threads: int | None = None, blas_threads: int | None = None):
         super().__init__(n_in, n_out, seed, n_cols=n_cols, procedural=True, block_rows=block_rows)
         if client is None or not hasattr(client, "submit"):
             raise ValidationError(f"client must be a distributed.Client (got {type(client).__name__})")

@@ -21,7 +21,19 @@ from .base import Medium, as_slice
 
 log = logging.getLogger(__name__)
 
-__all__ = ["GaussianMedium"]
+__all__ = ["GaussianMedium", "auto_block_rows", "BLOCK_BYTES"]
+
+#: Target size of one generated block of T in the split float32 layout [bytes].
+BLOCK_BYTES = 64 * 1024**2
+
+
+def auto_block_rows(n_cols: int, n_out: int, budget_bytes: int = BLOCK_BYTES) -> int:
+    """Rows per block so that a block (n_cols x 2 rows float32) takes about ``budget_bytes``.
+
+    At least 8 rows (one block of 8 rows of a 1e6-column TM is 64 MB), at most n_out.
+    """
+    rows = budget_bytes // (8 * max(1, int(n_cols)))
+    return int(max(1, min(int(n_out), max(8, rows))))
 
 
 class GaussianMedium(Medium):
@@ -41,10 +53,13 @@ class GaussianMedium(Medium):
         If True, never store T: each projection regenerates row blocks of ``block_rows`` rows.
         If False, generate the signal columns once into memory (float32 split layout).
     block_rows : int
-        Rows generated per block (procedural mode and generation of dense storage).
+        Rows generated per block (procedural mode and generation of dense storage); 0 (the
+        default) sizes blocks to about ``BLOCK_BYTES`` of float32 (:func:`auto_block_rows`):
+        large enough that the GEMM of a block amortises its generation, small enough for
+        n_in ~ 1e6.
     """
 
-    def __init__(self, n_in: int, n_out: int, seed: int, *, n_cols: int | None = None, procedural: bool = False, block_rows: int = 256):
+    def __init__(self, n_in: int, n_out: int, seed: int, *, n_cols: int | None = None, procedural: bool = False, block_rows: int = 0):
         self.n_in = int(n_in)
         self.n_out = int(n_out)
         self.n_cols = int(n_cols if n_cols is not None else n_in)
@@ -54,7 +69,7 @@ class GaussianMedium(Medium):
         self.key = np.uint64(stream_key(self.seed, "medium", "gaussian"))
         self.sigma = math.sqrt(0.5 / self.n_in)
         self.procedural = bool(procedural)
-        self.block_rows = int(block_rows)
+        self.block_rows = int(block_rows) if int(block_rows) > 0 else auto_block_rows(self.n_cols, self.n_out)
         self._w: np.ndarray | None = None  # dense split layout (n_in, 2 n_out), signal columns
         if not self.procedural:
             self._w = self._generate(slice(0, self.n_out), slice(0, self.n_in))
@@ -65,7 +80,7 @@ class GaussianMedium(Medium):
         n_rows = rows.stop - rows.start
         n_cols = cols.stop - cols.start
         out = np.empty((n_cols, 2 * n_rows), dtype=np.float32)
-        kernels.gaussian_block_numba(self.key, rows.start, n_rows, cols.start, n_cols, self.sigma, out)
+        kernels.gaussian_block_fast_numba(self.key, rows.start, n_rows, cols.start, n_cols, self.sigma, out)
         return out
 
     def split_block(self, rows: slice, cols: slice) -> np.ndarray:

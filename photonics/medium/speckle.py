@@ -91,7 +91,7 @@ class SpeckleMedium(Medium):
         image_shape: tuple[int, int] | None = None,
         n_cols: int | None = None,
         procedural: bool = False,
-        block_rows: int = 256,
+        block_rows: int = 0,
     ):
         from scipy import fft
 
