@@ -167,6 +167,11 @@ class Camera:
             dn = kernels.camera_numpy(power_w, e_per_w, dark_e, *args, int(self._key_shot), int(self._key_read), int(frame0))
             return dn.astype(c.output_dtype)
         out = np.empty(power_w.shape, dtype=c.output_dtype)
+        if not c.shot_noise and c.read_noise_e == 0:
+            kernels.camera_noiseless_numba(
+                power_w, e_per_w, dark_e, args[1], args[2], args[3], args[4], args[6], args[7], out
+            )
+            return out
         kernels.camera_numba(power_w, e_per_w, dark_e, *args, self._key_shot, self._key_read, int(frame0), out)
         return out
 

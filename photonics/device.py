@@ -112,7 +112,7 @@ class OPU:
         self.seed = check_seed(seed)
         cfg = self.config
         if medium is None:
-            medium = build_medium(cfg, self.seed)
+            medium = build_medium(cfg, self.seed, progress=bool(progress))
         elif not isinstance(medium, Medium):
             raise ValidationError(f"medium must be a photonics.medium.Medium (got {type(medium).__name__})")
         if medium.n_in != cfg.n_in or medium.n_out != cfg.n_out or medium.n_cols < cfg.n_modes_total:
@@ -210,8 +210,16 @@ class OPU:
     def _acquire(self, frames_u8: np.ndarray, *, ref_on: bool, exposure_s: float | None, laser_on: bool = True) -> np.ndarray:
         """Expose the camera to N frames (N, n_in) and return DN (N, n_out); advances the clock."""
         n = frames_u8.shape[0]
-        out = np.empty((n, self.n_out), dtype=self.config.camera.output_dtype)
         step = self._chunk_frames()
+        if n <= step:  # one chunk: no copy into a separate output buffer
+            if laser_on:
+                power = self._power(frames_u8, ref_on, self.device_time_s)
+            else:
+                power = np.zeros((n, self.n_out), dtype=np.float32)
+            out = self.camera._read(power, self._frames, exposure_s)
+            self._frames += n
+            return out
+        out = np.empty((n, self.n_out), dtype=self.config.camera.output_dtype)
         starts = range(0, n, step)
         it = tqdm(starts, desc="frames", unit="chunk", disable=not (self.progress and len(starts) > 1), leave=False)
         for s in it:
@@ -320,7 +328,7 @@ class OPU:
         dn = dn.reshape(n_f, batch, self.n_out)
         if raw:
             return dn[:, 0] if single else dn
-        y = dn.astype(np.float32) - np.float32(self.config.camera.black_level_dn)
+        y = np.subtract(dn, np.float32(self.config.camera.black_level_dn), dtype=np.float32)
         y = encoder.decode(y) if encoder is not None else y[0]
         return y[0] if single else y
 

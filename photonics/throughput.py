@@ -76,7 +76,7 @@ def encoding_frames(kind: str, n_bits: int = 8) -> int:
         Bit planes of the fixed-point encodings, 1..16.
     """
     check_choice(kind, "encoding", tuple(ENCODINGS), error=ValidationError)
-    n_bits = check_int(n_bits, "n_bits", low=1, high=16, error=ValidationError)
+    n_bits = check_int(n_bits, "n_bits", low=1, high=32, error=ValidationError)
     return {"binary": 1, "ternary": 2, "bit-planes": n_bits, "sign-split": 2 * n_bits}[kind]
 
 
@@ -120,7 +120,7 @@ def hardware_model(
     Returns
     -------
     dict
-        Rates: ``frame_rate_hz``, ``frame_period_s``, ``rate_limited_by`` ("camera"/"dmd"),
+        Rates: ``frame_rate_hz``, ``frame_period_s``, ``rate_limited_by`` ("camera" or the modulator, "dmd"/"slm"),
         ``ops_per_frame``, ``ops_per_s`` (raw optical rate), ``tera_ops_per_s``.
         Per projection with ``encoder_frames``: ``frames_per_native_projection``,
         ``frames_per_linear_projection``, ``native_projections_per_s``,
@@ -164,7 +164,7 @@ def hardware_model(
     out = {
         "frame_rate_hz": rate,
         "frame_period_s": 1.0 / rate,
-        "rate_limited_by": "camera" if config.camera.frame_rate_hz <= config.dmd.frame_rate_hz else "dmd",
+        "rate_limited_by": "camera" if config.camera.frame_rate_hz <= config.modulator_config.frame_rate_hz else config.modulator,
         "ops_per_frame": ops_frame,
         "ops_per_s": ops_frame * rate,
         "tera_ops_per_s": ops_frame * rate / 1e12,

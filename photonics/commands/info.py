@@ -49,7 +49,7 @@ def run(args) -> int:
     lines = [
         f"device      {cfg.name}: {cfg.description}",
         f"dimensions  n_in={dims['n_in']:,}  n_out={dims['n_out']:,}  reference modes={dims['n_reference']:,}  "
-        f"mirrors={dims['n_mirrors']:,}  medium={dims['medium_model']} ({dims['medium_storage']})",
+        f"{'mirrors' if cfg.modulator == 'dmd' else 'SLM pixels'}={dims['n_mirrors']:,}  medium={dims['medium_model']} ({dims['medium_storage']})",
         f"laser       {cfg.laser.power_w:.3g} W at {cfg.laser.wavelength_m * 1e9:.1f} nm",
         f"camera      {cam.bit_depth}-bit, K={cam.system_gain_dn_per_e:.4g} DN/e-, read noise {cam.read_noise_e:g} e-, "
         f"full well {cam.full_well_e:g} e-, exposure {cam.exposure_s * 1e6:.1f} us",

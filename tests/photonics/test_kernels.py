@@ -102,3 +102,15 @@ def test_camera_twin(rng):
         assert np.mean(same) >= 1 - 1e-4
         if quant:
             assert out.max() <= 255 and out.min() >= 0
+
+
+def test_camera_noiseless_twin(rng):
+    power = (rng.exponential(1.0, size=(4, 3000)) * 1e-12).astype(np.float32)
+    power[0, :20] = 1e-6
+    e_per_w = np.full(3000, 2.0e15) * (1 + 0.01 * rng.normal(size=3000))
+    dark = np.abs(rng.normal(2.0, 1.0, size=3000))
+    for clip, quant in [(True, True), (False, False), (True, False), (False, True)]:
+        out = np.empty((4, 3000), dtype=np.float64)
+        K.camera_noiseless_numba(power, e_per_w, dark, 3000.0, 1 / 8.0, 10.0, 255.0, clip, quant, out)
+        ref = K.camera_numpy(power, e_per_w, dark, 0.0, 3000.0, 1 / 8.0, 10.0, 255.0, False, clip, quant, 1, 2, 0)
+        assert np.allclose(out, ref, rtol=1e-12, atol=1e-9)

@@ -107,7 +107,7 @@ def test_energy_basis_and_overrides():
     with pytest.raises(ValidationError, match="encoding"):
         encoding_frames("gray-code")
     with pytest.raises(ValidationError, match="n_bits"):
-        encoding_frames("bit-planes", 17)
+        encoding_frames("bit-planes", 33)
 
 
 def test_simulator_work_and_si_format():
