@@ -167,12 +167,13 @@ class Camera:
             dn = kernels.camera_numpy(power_w, e_per_w, dark_e, *args, int(self._key_shot), int(self._key_read), int(frame0))
             return dn.astype(c.output_dtype)
         out = np.empty(power_w.shape, dtype=c.output_dtype)
+        small = power_w.size < kernels.SERIAL_BELOW
         if not c.shot_noise and c.read_noise_e == 0:
-            kernels.camera_noiseless_numba(
-                power_w, e_per_w, dark_e, args[1], args[2], args[3], args[4], args[6], args[7], out
-            )
+            kern = kernels.camera_noiseless_serial if small else kernels.camera_noiseless_numba
+            kern(power_w, e_per_w, dark_e, args[1], args[2], args[3], args[4], args[6], args[7], out)
             return out
-        kernels.camera_numba(power_w, e_per_w, dark_e, *args, self._key_shot, self._key_read, int(frame0), out)
+        kern = kernels.camera_serial if small else kernels.camera_numba
+        kern(power_w, e_per_w, dark_e, *args, self._key_shot, self._key_read, int(frame0), out)
         return out
 
     def expected_dn(self, power_w: np.ndarray, exposure_s: float | None = None) -> np.ndarray:

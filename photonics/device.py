@@ -189,7 +189,8 @@ class OPU:
         split = self.modulator.split_field(self.medium, frames_u8, time_s)
         c = self._constant_field(ref_on, time_s)
         out = np.empty((frames_u8.shape[0], self.n_out), dtype=np.float32)
-        kernels.intensity_numba(
+        kern = kernels.intensity_serial if out.size < kernels.SERIAL_BELOW else kernels.intensity_numba
+        kern(
             split,
             np.float32(self.modulator.alpha),
             c.real.astype(np.float32),

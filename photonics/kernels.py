@@ -615,3 +615,15 @@ def camera_numpy(
     if quantize:
         dn = np.clip(np.floor(dn + 0.5), 0.0, max_dn)
     return dn
+
+
+# --------------------------------------------------------------------------------------------
+# serial variants for small work
+# --------------------------------------------------------------------------------------------
+#: Below this many output elements a kernel runs its serial variant: launching a parallel
+#: region costs more than the work (same code, ``prange`` acting as ``range``: same numbers).
+SERIAL_BELOW = 1 << 16
+
+camera_serial = njit(cache=True)(camera_numba.py_func)
+camera_noiseless_serial = njit(cache=True)(camera_noiseless_numba.py_func)
+intensity_serial = njit(cache=True)(intensity_numba.py_func)

@@ -114,3 +114,21 @@ def test_camera_noiseless_twin(rng):
         K.camera_noiseless_numba(power, e_per_w, dark, 3000.0, 1 / 8.0, 10.0, 255.0, clip, quant, out)
         ref = K.camera_numpy(power, e_per_w, dark, 0.0, 3000.0, 1 / 8.0, 10.0, 255.0, False, clip, quant, 1, 2, 0)
         assert np.allclose(out, ref, rtol=1e-12, atol=1e-9)
+
+
+def test_serial_variants_give_the_same_numbers(rng):
+    power = (rng.exponential(1.0, size=(3, 700)) * 1e-12).astype(np.float32)
+    e_per_w = np.full(700, 2.0e15)
+    dark = np.full(700, 1.5)
+    args = (7.0, 3000.0, 1 / 8.0, 10.0, 255.0, True, True, True, np.uint64(3), np.uint64(4), 50)
+    a = np.empty((3, 700))
+    b = np.empty((3, 700))
+    K.camera_numba(power, e_per_w, dark, *args, a)
+    K.camera_serial(power, e_per_w, dark, *args, b)
+    assert np.array_equal(a, b)
+    split = rng.normal(size=(3, 20)).astype(np.float32)
+    c = rng.normal(size=10).astype(np.float32)
+    o1, o2 = np.empty((3, 10), np.float32), np.empty((3, 10), np.float32)
+    K.intensity_numba(split, np.float32(2.0), c, c, np.float32(1.5), o1)
+    K.intensity_serial(split, np.float32(2.0), c, c, np.float32(1.5), o2)
+    assert np.array_equal(o1, o2)
