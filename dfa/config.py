@@ -17,13 +17,85 @@ from photonics.rng import check_seed
 from photonics.validation import check_choice, check_int, check_real
 
 from .feedback import FeedbackConfig
+from .quantize import ENCODINGS
 
-__all__ = ["TrainConfig", "make_config", "OPTIMIZERS", "TORCH_DEVICES"]
+__all__ = ["TrainConfig", "TwoPassConfig", "make_config", "OPTIMIZERS", "TORCH_DEVICES"]
 
 OPTIMIZERS = ("adam", "sgd")
 TORCH_DEVICES = ("cpu", "cuda")
 #: fields a resumed run may change (they do not alter the trajectory of the steps already done)
 RESUMABLE_CHANGES = ("epochs", "max_steps", "checkpoint_every", "methods")
+
+
+@dataclass(frozen=True)
+class TwoPassConfig:
+    """Settings of the two-pass forward methods (``two-pass``, ``optical-two-pass``...; see :mod:`dfa.two_pass`).
+
+    Parameters
+    ----------
+    f_scale : float
+        Scale of the input modulation F (n_classes -> input size), in the feedback providers'
+        convention: F behaves like i.i.d. N(0, f_scale^2 / n_classes) entries, so each input
+        entry is moved by an RMS of f_scale * |e| / sqrt(n_classes). > 0. (PEPITA's
+        F = 0.05 U[-sqrt(6/d), sqrt(6/d)] is f_scale = 0.05 sqrt(2 n_classes / d) for d inputs.)
+    lr_decay_epochs : list of int
+        Epochs (counted from 0, increasing) at whose start the two-pass update is multiplied by
+        ``lr_decay_factor`` (PEPITA's step schedule). Needs ``optimizer = "sgd"``: the factor
+        scales the update handed to the optimizer, which Adam normalises away.
+    lr_decay_factor : float
+        Factor of each decay, in (0, 1].
+    encoding : str
+        How the error is quantized for an optical F (and a digital one with
+        ``feedback.quantize_digital``): ``"bitplanes"`` (default) or ``"ternary"`` (with
+        ``feedback.threshold``); see :mod:`dfa.quantize`. Ternary errors of softmax - onehot
+        keep mostly the target entry, so they lose the zero sum of the error, and the mean
+        input modulation they add makes the first layer's weights grow until the network
+        stalls for some seeds (measured on digits; README).
+    n_bits : int
+        Bit planes per sign of the ``"bitplanes"`` encoding, 1..8.
+    stored_path : str or None
+        HDF5 matrix F (input size x n_classes) of the ``stored-two-pass`` method
+        (:func:`dfa.feedback.save_feedback_matrix`).
+    """
+
+    f_scale: float = 0.02
+    lr_decay_epochs: tuple = ()
+    lr_decay_factor: float = 0.1
+    encoding: str = "bitplanes"
+    n_bits: int = 3
+    stored_path: str | None = None
+
+    def __post_init__(self):
+        check_real(self.f_scale, "two_pass.f_scale", low=0.0, low_inclusive=False)
+        ep = self.lr_decay_epochs
+        if isinstance(ep, str) or not isinstance(ep, (tuple, list)):
+            raise ConfigError(f"two_pass.lr_decay_epochs must be a list of epochs (got {ep!r})")
+        ep = tuple(check_int(v, "two_pass.lr_decay_epochs entry", low=1) for v in ep)
+        if any(b <= a for a, b in zip(ep, ep[1:])):
+            raise ConfigError(f"two_pass.lr_decay_epochs must be strictly increasing (got {list(ep)})")
+        object.__setattr__(self, "lr_decay_epochs", ep)
+        check_real(self.lr_decay_factor, "two_pass.lr_decay_factor", low=0.0, high=1.0, low_inclusive=False)
+        check_choice(self.encoding, "two_pass.encoding", ENCODINGS)
+        check_int(self.n_bits, "two_pass.n_bits", low=1, high=8)
+        if self.stored_path is not None and not isinstance(self.stored_path, str):
+            raise ConfigError(f"two_pass.stored_path must be a path string (got {self.stored_path!r})")
+
+    def update_factor(self, epoch: int) -> float:
+        """Factor of the update in epoch ``epoch`` (0-based): lr_decay_factor^(decays passed)."""
+        return float(self.lr_decay_factor ** sum(1 for e in self.lr_decay_epochs if epoch >= e))
+
+    def to_dict(self) -> dict:
+        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TwoPassConfig":
+        if not isinstance(data, dict):
+            raise ConfigError(f"two_pass must be a mapping (got {type(data).__name__})")
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ConfigError(f"unknown two_pass setting(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(sorted(names))}")
+        return cls(**data)
 
 
 @dataclass(frozen=True)
@@ -58,7 +130,9 @@ class TrainConfig:
         Training seed: model initialisation, batch order, feedback matrices and (unless
         ``feedback.opu_seed`` is set) the optical device derive from it.
     feedback : FeedbackConfig
-        Feedback settings (DFA methods).
+        Feedback settings (DFA methods; the two-pass methods' F uses the optical ones).
+    two_pass : TwoPassConfig
+        Settings of the two-pass forward methods (F's scale, update schedule).
     device : str
         Torch device, ``"cpu"`` or ``"cuda"`` (the simulated OPU always computes on the CPU).
     align_every : int or None
@@ -87,6 +161,7 @@ class TrainConfig:
     align_every: int | None = None
     checkpoint_every: int = 100
     max_steps: int | None = None
+    two_pass: TwoPassConfig = field(default_factory=TwoPassConfig)
 
     def __post_init__(self):
         if not isinstance(self.dataset, str) or not self.dataset:
@@ -118,12 +193,24 @@ class TrainConfig:
         check_int(self.checkpoint_every, "checkpoint_every", low=1)
         if self.max_steps is not None:
             check_int(self.max_steps, "max_steps", low=1)
+        if not isinstance(self.two_pass, TwoPassConfig):
+            raise ConfigError(f"two_pass must be a TwoPassConfig (got {type(self.two_pass).__name__})")
+        if self.two_pass.lr_decay_epochs and self.optimizer != "sgd":
+            raise ConfigError(
+                f"two_pass.lr_decay_epochs needs optimizer 'sgd' (got {self.optimizer!r}): the schedule scales the "
+                "two-pass update, which Adam normalises away"
+            )
+        # The trainer hands a method only `feedback` (dfa.train.train_method -> build_method), so the
+        # two-pass settings ride on this config's own copy of it (read by dfa.two_pass.two_pass_settings).
+        fb = replace(self.feedback)
+        object.__setattr__(fb, "_two_pass", self.two_pass)
+        object.__setattr__(self, "feedback", fb)
 
     def to_dict(self) -> dict[str, Any]:
         out = {}
         for f in fields(self):
             v = getattr(self, f.name)
-            if isinstance(v, FeedbackConfig):
+            if isinstance(v, (FeedbackConfig, TwoPassConfig)):
                 v = v.to_dict()
             elif isinstance(v, tuple):
                 v = list(v)
@@ -146,24 +233,29 @@ class TrainConfig:
         kw = dict(data)
         if "feedback" in kw and isinstance(kw["feedback"], dict):
             kw["feedback"] = FeedbackConfig.from_dict(kw["feedback"])
+        if "two_pass" in kw and isinstance(kw["two_pass"], dict):
+            kw["two_pass"] = TwoPassConfig.from_dict(kw["two_pass"])
         if "methods" in kw and isinstance(kw["methods"], list):
             kw["methods"] = tuple(kw["methods"])
         return cls(**kw)
 
     def replace(self, **changes) -> "TrainConfig":
-        """A copy with some fields changed (``feedback`` may be a dict of feedback changes)."""
+        """A copy with some fields changed (``feedback``/``two_pass`` may be dicts of changes)."""
         fb = changes.pop("feedback", None)
         if isinstance(fb, dict):
             changes["feedback"] = replace(self.feedback, **fb)
         elif fb is not None:
             changes["feedback"] = fb
+        if isinstance(changes.get("two_pass"), dict):
+            changes["two_pass"] = replace(self.two_pass, **changes["two_pass"])
         return replace(self, **changes)
 
     def differences(self, other: "TrainConfig") -> list[str]:
-        """Names of the settings (dotted for feedback) that differ from ``other``."""
+        """Names of the settings (dotted for feedback and two_pass) that differ from ``other``."""
         a, b = self.to_dict(), other.to_dict()
-        out = [k for k in a if k != "feedback" and a[k] != b[k]]
+        out = [k for k in a if k not in ("feedback", "two_pass") and a[k] != b[k]]
         out += [f"feedback.{k}" for k in a["feedback"] if a["feedback"][k] != b["feedback"][k]]
+        out += [f"two_pass.{k}" for k in a["two_pass"] if a["two_pass"][k] != b["two_pass"][k]]
         return out
 
 

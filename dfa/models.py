@@ -13,6 +13,7 @@ name            data                              feedback points
 ``cnn``         classification, images (C, H, W)  each conv block (conv, activation, pool)
 ``transformer`` language model (token ids)        each Transformer block (residual stream)
 ``gcn``         node classification (one graph)   each hidden graph convolution's activation
+``gpt`` ``vit`` ``mixer`` ``denoiser``: see :mod:`dfa.models_large`
 ==============  ================================  =============================================
 
 New models plug in with :func:`register_model`; :func:`build_model` builds one for a data set.
@@ -297,3 +298,7 @@ def n_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return int(sum(p.numel() for p in model.parameters() if p.requires_grad))
 
+
+
+# the larger architectures (GPT, ViT, MLP-Mixer, diffusion denoiser) register themselves
+from . import models_large  # noqa: E402,F401

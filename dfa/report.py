@@ -4,7 +4,8 @@ A run folder written by :func:`write_run` holds::
 
     config.json             the full TrainConfig (+ the optical device config), to resume
     results.json            per method (keys "bp", "dfa", "optical-dfa", ...): test metrics,
-                            steps, wall_s, optical_frames, device_time_s, feedback details;
+                            steps, wall_s, optical_frames, device_time_s, feedback details
+                            (and, for optical methods, their device config: "optical_device");
                             plus "config", "dataset", "model", "primary_metric", "versions"
     metrics.h5              per method: learning curves and alignment angles (HDF5, units)
     learning_curves.png     train loss and test metric vs step, all methods
@@ -76,6 +77,9 @@ def results_json(config: TrainConfig, data, results) -> dict:
             n_parameters=r.describe.get("n_parameters"),
             feedback=r.describe.get("feedback"),
         )
+        fb = r.describe.get("feedback") or {}
+        if fb.get("kind") == "optical":  # each optical method's own device (DFA: n_err -> widths; two-pass: n_err -> inputs)
+            entry["optical_device"] = config.feedback.device_config(fb["n_in"], fb["n_out"]).to_dict()
         if r.alignment.get("step"):
             ang = np.asarray(r.alignment["angle_deg"], dtype=float)
             k = max(1, ang.shape[0] // 5)

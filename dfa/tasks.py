@@ -10,7 +10,10 @@ kind of data needs a new task class and one line in :data:`TASKS`.
   cross-entropy in nats; metrics test loss, perplexity exp(loss), bits per character and the
   unigram baseline the model must beat;
 * node-classification: one full-graph batch per step, loss over the training nodes, metric
-  accuracy on the test nodes.
+  accuracy on the test nodes;
+* diffusion: class-conditional DDPM noise prediction on images (mean squared error per
+  pixel); metrics: quality of class-conditional samples (classifier accuracy, Frechet
+  distance, nearest-neighbour ratio; see :mod:`dfa.diffusion`) and the test denoising loss.
 """
 
 from __future__ import annotations
@@ -19,13 +22,14 @@ import abc
 import math
 from typing import Iterator
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from photonics.errors import ConfigError
 from photonics.rng import generator
 
-__all__ = ["Task", "ClassificationTask", "LanguageModelTask", "NodeClassificationTask", "make_task", "TASKS"]
+__all__ = ["Task", "ClassificationTask", "LanguageModelTask", "NodeClassificationTask", "DiffusionTask", "make_task", "TASKS"]
 
 
 class Task(abc.ABC):
@@ -69,6 +73,10 @@ class Task(abc.ABC):
 
     def info(self) -> dict:
         return {"task": self.data.task, "primary_metric": self.primary_metric, "steps_per_epoch": self.steps_per_epoch}
+
+    def write_artifacts(self, model, out_dir, tag: str) -> list:
+        """Write task-specific files of a trained ``model`` (e.g. sample grids) into ``out_dir``; paths."""
+        return []
 
 
 def _eval_chunks(n: int, size: int = 1024):
@@ -203,11 +211,124 @@ class NodeClassificationTask(Task):
         return {"accuracy": acc, "loss": loss, "train_accuracy": train_acc}
 
 
+class DiffusionTask(Task):
+    """Class-conditional DDPM training on images (see :mod:`dfa.diffusion`).
+
+    A batch is (x_0, y, t, eps): training images scaled to [-1, 1], their classes, one
+    diffusion step t ~ U{0..T-1} and one noise draw eps ~ N(0, I) per image, all fixed by
+    (seed, epoch) so an interrupted run replays the same batches. The model output is the
+    predicted noise for x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps; the loss is the mean
+    squared error per pixel. The schedule comes from the model (``model.schedule``).
+
+    Metrics: ``accuracy`` (primary; the fraction of class-conditional samples, 20 per class,
+    that an independent classifier recognises as the requested digit), ``frechet_distance``
+    and ``nn_ratio`` of those samples, ``loss`` (test denoising loss with fixed t and eps),
+    and the real-data references ``real_accuracy`` / ``real_frechet_distance``. The samples
+    use a fixed noise seed, so every method and training seed is scored on the same x_T and z.
+    """
+
+    primary_metric = "accuracy"
+    higher_is_better = True
+    #: samples per class scored at each evaluation, and the grid written by write_artifacts
+    eval_per_class = 20
+    grid_per_class = 10
+    eval_seed = 0
+
+    def __init__(self, data, *, schedule, **kw):
+        super().__init__(data, **kw)
+        from .diffusion import NoiseSchedule, SampleScorer
+
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1 for {data.name} (got {self.batch_size})")
+        if not isinstance(schedule, NoiseSchedule):
+            raise ConfigError(f"a diffusion task needs the model's NoiseSchedule (got {type(schedule).__name__})")
+        self.schedule = schedule
+        self.tables = schedule.tensors(self.device)
+        dev = self.device
+        self.x_train = torch.as_tensor(data.x_train * 2.0 - 1.0, device=dev)
+        self.y_train = torch.as_tensor(data.y_train, device=dev)
+        self.x_test = torch.as_tensor(data.x_test * 2.0 - 1.0, device=dev)
+        self.y_test = torch.as_tensor(data.y_test, device=dev)
+        g = generator(self.eval_seed, "dfa", "diffusion", "eval")
+        n = self.x_test.shape[0]
+        self.t_test = torch.as_tensor(g.integers(0, schedule.n_steps, size=n), device=dev)
+        self.eps_test = torch.as_tensor(g.standard_normal(self.x_test.shape).astype("float32"), device=dev)
+        self.scorer = SampleScorer(data.x_train, data.y_train, data.x_test, data.y_test,
+                                   n_reference=self.eval_per_class * data.n_classes)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(self.x_train.shape[0] / self.batch_size)
+
+    def batches(self, epoch):
+        n = self.x_train.shape[0]
+        perm = torch.as_tensor(generator(self.seed, "dfa", "batches", str(epoch)).permutation(n), device=self.device)
+        g = generator(self.seed, "dfa", "diffusion", "noise", str(epoch))
+        t = torch.as_tensor(g.integers(0, self.schedule.n_steps, size=n), device=self.device)
+        eps = torch.as_tensor(g.standard_normal(self.x_train.shape).astype("float32"), device=self.device)
+        for s in range(0, n, self.batch_size):
+            idx = perm[s : s + self.batch_size]
+            yield self.x_train[idx], self.y_train[idx], t[s : s + self.batch_size], eps[s : s + self.batch_size]
+
+    def forward(self, model, batch):
+        x0, y, t, eps = batch
+        return model((self.schedule.noisy(x0, t, eps, self.tables), t, y))
+
+    def loss(self, output, batch):
+        eps = batch[3]
+        return F.mse_loss(output, eps.reshape(output.shape).to(output.dtype))
+
+    def samples(self, model, per_class: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Class-conditional samples in [0, 1] (per_class of each class, class-major) and their labels."""
+        from .diffusion import ddpm_sample
+
+        labels = torch.arange(self.data.n_classes, device=self.device).repeat_interleave(per_class)
+        x = ddpm_sample(model, self.schedule, labels, self.data.input_shape, seed=self.eval_seed, device=self.device)
+        return ((x.float() + 1.0) / 2.0).clamp(0.0, 1.0), labels
+
+    @torch.no_grad()
+    def evaluate(self, model):
+        total = 0.0
+        n = self.x_test.shape[0]
+        for sl in _eval_chunks(n):
+            out = self.forward(model, (self.x_test[sl], self.y_test[sl], self.t_test[sl], self.eps_test[sl]))
+            total += float(F.mse_loss(out.float(), self.eps_test[sl].reshape(out.shape), reduction="sum")) / out[0].numel()
+        images, labels = self.samples(model, self.eval_per_class)
+        metrics = self.scorer.score(images.cpu().numpy(), labels.cpu().numpy())
+        metrics["loss"] = total / n
+        metrics.update(self.scorer.reference)
+        return metrics
+
+    def write_artifacts(self, model, out_dir, tag):
+        """``samples_<tag>.png``: one row of samples per class (and ``samples_real.png`` once)."""
+        from pathlib import Path
+
+        from .diffusion import save_sample_grid
+
+        out = Path(out_dir)
+        k = self.grid_per_class
+        images, _ = self.samples(model, k)
+        paths = [save_sample_grid(images.cpu().numpy(), out / f"samples_{tag}.png", n_cols=k,
+                                  title=f"{tag}: DDPM samples, one row per class 0-9")]
+        real = out / "samples_real.png"
+        if not real.exists():
+            x, y = self.data.x_test, self.data.y_test
+            idx = [i for c in range(self.data.n_classes) for i in list(np.flatnonzero(y == c))[:k]]
+            paths.append(save_sample_grid(x[idx], real, n_cols=k, title="held-out real digits"))
+        return paths
+
+    def info(self):
+        d = super().info()
+        d.update(schedule=self.schedule.describe(), eval_samples=self.eval_per_class * self.data.n_classes, **self.scorer.reference)
+        return d
+
+
 #: data task name -> task class
 TASKS = {
     "classification": ClassificationTask,
     "language-model": LanguageModelTask,
     "node-classification": NodeClassificationTask,
+    "diffusion": DiffusionTask,
 }
 
 
@@ -222,4 +343,9 @@ def make_task(data, *, batch_size: int, seed: int, device, steps_per_epoch: int 
         if context is None:
             raise ConfigError("a language-model task needs a model with a 'context' length")
         kw["context"] = context
+    if cls is DiffusionTask:
+        schedule = getattr(model, "schedule", None)
+        if schedule is None:
+            raise ConfigError("a diffusion task needs a model with a noise 'schedule' (e.g. the denoiser model)")
+        kw["schedule"] = schedule
     return cls(data, **kw)

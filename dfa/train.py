@@ -13,6 +13,19 @@ initial weights and sees the same batches for a given seed, so the comparison is
 :func:`run_training` trains all the methods of the config and writes a run folder
 (see :mod:`dfa.report`).
 
+Per-step costs: every step records its wall time (gradients + optimizer step, on the CPU or
+the GPU, synchronised by reading the loss), the part of it spent in the feedback projection
+(the OPU simulation for optical DFA), the camera frames it used and the *modelled* device
+time of those frames (frames x frame period: what the real optical hardware would take). The
+summary (``MethodResult.step_costs``) sets the device time next to the compute time of the
+rest of the step; alignment diagnostics are excluded from the step time.
+
+Mixed precision: ``precision="bf16"`` runs the forward pass and the loss under
+``torch.autocast(dtype=torch.bfloat16)`` (weights, optimizer state, gradients and the
+feedback projection stay float32; the DFA error e is cast to float32 before it is projected).
+bfloat16 keeps float32's exponent range, so the small DFA errors (1/batch-scaled) cannot
+underflow and no loss scaling is needed; float16 is not offered for that reason.
+
 Alignment diagnostics: for methods that approximate BP (DFA), every ``align_every`` steps the
 trainer also computes the BP gradient on the same batch (without touching the training
 state: the DFA gradients are restored before the optimizer step) and records, per hidden
@@ -48,7 +61,11 @@ from .tasks import make_task
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MethodResult", "train_method", "run_training", "torch_device", "build_components", "alignment_angles"]
+__all__ = ["MethodResult", "train_method", "run_training", "torch_device", "build_components", "alignment_angles",
+           "PRECISIONS", "summarize_step_costs", "format_step_costs"]
+
+#: training precisions: "fp32" (default) or "bf16" (autocast of forward pass and loss; see module doc)
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -77,6 +94,9 @@ class MethodResult:
         ``step`` (list), ``angle_deg`` (list of per-segment lists), ``segments`` (names).
     describe : dict
         Method details (feedback provider, widths...).
+    step_costs : dict
+        Per-step cost summary (see :func:`summarize_step_costs`): wall time per step, of which
+        feedback projection, rest of the step, optical frames and modelled device time per step.
     """
 
     method: str
@@ -89,6 +109,7 @@ class MethodResult:
     history: dict = field(default_factory=dict)
     alignment: dict = field(default_factory=dict)
     describe: dict = field(default_factory=dict)
+    step_costs: dict = field(default_factory=dict)
 
     @property
     def score(self) -> float:
@@ -113,6 +134,98 @@ def build_components(config: TrainConfig, data=None):
     model = model.to(device)
     task = make_task(data, batch_size=config.batch_size, seed=config.seed, device=device, steps_per_epoch=config.steps_per_epoch, model=model)
     return data, model, task
+
+
+class _AutocastTask:
+    """A task whose forward pass and loss run under ``torch.autocast`` (bf16); the rest delegates."""
+
+    def __init__(self, task, device: torch.device, dtype: torch.dtype):
+        self._task = task
+        self._ctx = lambda: torch.autocast(device_type=device.type, dtype=dtype)
+
+    def __getattr__(self, name):
+        return getattr(self._task, name)
+
+    def forward(self, model, batch):
+        with self._ctx():
+            return self._task.forward(model, batch)
+
+    def loss(self, output, batch):
+        with self._ctx():
+            return self._task.loss(output, batch).float()
+
+    def evaluate(self, model):
+        with self._ctx():
+            return self._task.evaluate(model)
+
+
+def _check_precision(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)} (got {precision!r})")
+    return precision
+
+
+def _feedback_wall_s(method: Method) -> float:
+    provider = getattr(method, "provider", None)
+    return float(getattr(provider, "projection_wall_s", 0.0)) if provider is not None else 0.0
+
+
+def summarize_step_costs(costs: dict, frame_rate_hz: float | None = None) -> dict:
+    """Summary of per-step cost lists {step_wall_s, feedback_wall_s, frames, device_time_s}.
+
+    Medians over the steps (robust to the one-off calibration of the optical device on the
+    first step and to pauses of a shared machine), plus totals: ``step_wall_s`` (gradients +
+    optimizer step), ``feedback_wall_s`` (the projection, simulated optics included),
+    ``rest_wall_s`` (step minus projection: forward, backward, update), ``frames`` and
+    ``device_time_s`` (modelled optical device time), all per step; ``calibration_frames``
+    (frames beyond the steady state: reference calibration and probes).
+    """
+    import numpy as np
+
+    n = len(costs.get("step_wall_s", []))
+    if n == 0:
+        return {"steps": 0}
+    a = {k: np.asarray(costs[k], dtype=np.float64) for k in ("step_wall_s", "feedback_wall_s", "frames", "device_time_s")}
+    med = {k: float(np.median(v)) for k, v in a.items()}
+    return {
+        "steps": n,
+        "step_wall_s": med["step_wall_s"],
+        "feedback_wall_s": med["feedback_wall_s"],
+        "rest_wall_s": float(np.median(a["step_wall_s"] - a["feedback_wall_s"])),
+        "frames": med["frames"],
+        "device_time_s": med["device_time_s"],
+        "mean_frames": float(a["frames"].mean()),
+        "total_step_wall_s": float(a["step_wall_s"].sum()),
+        "total_feedback_wall_s": float(a["feedback_wall_s"].sum()),
+        "total_frames": int(a["frames"].sum()),
+        "total_device_time_s": float(a["device_time_s"].sum()),
+        "calibration_frames": int(max(0.0, a["frames"].sum() - med["frames"] * n)),
+    }
+
+
+def format_step_costs(results) -> str:
+    """Plain-text table of the per-step costs of {method: MethodResult} (medians over the steps)."""
+
+    def ms(v):
+        return "" if v is None else f"{1e3 * v:.1f} ms"
+
+    head = ["method", "step (wall)", "feedback projection", "rest of step", "optical frames", "modelled device time"]
+    rows = []
+    for name, r in results.items():
+        c = r.step_costs or {}
+        if not c.get("steps"):
+            continue
+        rows.append([name, ms(c["step_wall_s"]), ms(c["feedback_wall_s"]), ms(c["rest_wall_s"]), f"{c['frames']:,.0f}",
+                     ms(c["device_time_s"])])
+    if not rows:
+        return "(no per-step costs recorded)"
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
+    lines = ["per step (median over steps; device time = frames x frame period of the modelled optical device):"]
+    lines.append("  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(head, widths))))
+    lines.append("  ".join("-" * w for w in widths))
+    for row in rows:
+        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+    return "\n".join(lines)
 
 
 def _optimizer(config: TrainConfig, model) -> torch.optim.Optimizer:
@@ -177,6 +290,7 @@ def _new_trainer_state() -> dict:
         "finished": False,
         "history": {"epoch": [], "step": [], "train_loss": [], "wall_s": [], "optical_frames": [], "device_time_s": []},
         "alignment": {"step": [], "angle_deg": [], "segments": []},
+        "step_costs": {"step_wall_s": [], "feedback_wall_s": [], "frames": [], "device_time_s": []},
     }
 
 
@@ -189,6 +303,8 @@ def train_method(
     progress: bool = True,
     data=None,
     on_step: Callable[[int, torch.nn.Module], None] | None = None,
+    precision: str | None = None,
+    artifacts_dir: str | Path | None = None,
 ) -> MethodResult:
     """Train ``method`` as configured; return its :class:`MethodResult`.
 
@@ -210,20 +326,36 @@ def train_method(
     on_step : callable, optional
         Called as ``on_step(step, model)`` after every optimizer step (monitoring; tests use
         it to simulate a crash or a divergence).
+    precision : str, optional
+        ``"fp32"`` or ``"bf16"`` (autocast, see the module doc). None: ``"fp32"``, or on
+        resume the checkpoint's precision (a different one is refused: it would change the
+        trajectory).
+    artifacts_dir : path, optional
+        Folder for the task's files of the trained model (``Task.write_artifacts``, e.g. the
+        diffusion sample grid ``samples_<method>.png``).
     """
     if method not in config.methods:
         raise ConfigError(f"method {method!r} is not among the configured methods {list(config.methods)}")
     t_start = time.perf_counter()
     data, model, task = build_components(config, data)
     device = next(model.parameters()).device
+    ck = None
+    if resume:
+        if checkpoint is None:
+            raise ConfigError("resume needs the checkpoint path")
+        ck = load_checkpoint(checkpoint, map_location=device)
+        saved_precision = ck.get("precision", "fp32")
+        if precision is not None and _check_precision(precision) != saved_precision:
+            raise ConfigError(f"checkpoint {checkpoint} was trained in {saved_precision}, not {precision}; resume with the same precision")
+        precision = saved_precision
+    precision = _check_precision(precision or "fp32")
+    if precision == "bf16":
+        task = _AutocastTask(task, device, torch.bfloat16)
     m = build_method(method, model, task, seed=config.seed, feedback=config.feedback)
     opt = _optimizer(config, model)
     st = _new_trainer_state()
 
     if resume:
-        if checkpoint is None:
-            raise ConfigError("resume needs the checkpoint path")
-        ck = load_checkpoint(checkpoint, map_location=device)
         saved_cfg = TrainConfig.from_dict(ck["config"])
         diff = [d for d in saved_cfg.differences(config) if d not in RESUMABLE_CHANGES]
         if diff:
@@ -282,6 +414,7 @@ def train_method(
                 "method_state": m.state_dict(),
                 "trainer": st,
                 "result": None if result is None else asdict(result),
+                "precision": precision,
                 "package_version": __version__,
                 "torch_version": str(torch.__version__),
             },
@@ -290,6 +423,7 @@ def train_method(
     if st["step"] == 0 and not hist["step"]:
         record(0)
 
+    costs = st.setdefault("step_costs", {"step_wall_s": [], "feedback_wall_s": [], "frames": [], "device_time_s": []})
     bar = tqdm(total=total, initial=min(st["step"], total), desc=method, unit="step", disable=not progress, leave=False, dynamic_ncols=True)
     last_saved = st["step"]
     try:
@@ -302,6 +436,8 @@ def train_method(
                 if st["step"] >= total:
                     stop = True
                     break
+                t_step = time.perf_counter()
+                fb_before, frames_before, dev_before = _feedback_wall_s(m), m.frames_used, m.device_time_s
                 opt.zero_grad(set_to_none=True)
                 try:
                     loss = m.compute_gradients(batch)
@@ -310,17 +446,25 @@ def train_method(
                         f"{method}: {exc} at step {st['step'] + 1} (epoch {epoch + 1}); "
                         f"lower the learning rate (lr={config.lr:g}) or the feedback scale (feedback.scale={config.feedback.scale:g})"
                     ) from None
+                t_align = 0.0
                 if align_every and st["step"] % align_every == 0:
+                    t_a = time.perf_counter()
                     st["alignment"]["step"].append(st["step"])
                     st["alignment"]["angle_deg"].append(alignment_angles(m, batch, groups))
+                    t_align = time.perf_counter() - t_a
                 opt.step()
+                loss_value = float(loss)  # waits for the device: the step is done
+                costs["step_wall_s"].append(time.perf_counter() - t_step - t_align)
+                costs["feedback_wall_s"].append(_feedback_wall_s(m) - fb_before)
+                costs["frames"].append(int(m.frames_used - frames_before))
+                costs["device_time_s"].append(float(m.device_time_s - dev_before))
                 st["step"] += 1
                 st["batch"] = i + 1
-                st["epoch_loss_sum"] += float(loss)
+                st["epoch_loss_sum"] += loss_value
                 st["epoch_loss_n"] += 1
                 bar.update(1)
                 if st["step"] % 10 == 0:
-                    bar.set_postfix(loss=f"{float(loss):.4f}")
+                    bar.set_postfix(loss=f"{loss_value:.4f}")
                 if st["step"] - last_saved >= config.checkpoint_every:
                     save()
                     last_saved = st["step"]
@@ -352,9 +496,13 @@ def train_method(
         device_time_s=float(m.device_time_s),
         history={k: list(v) for k, v in hist.items()},
         alignment={k: list(v) for k, v in st["alignment"].items()},
-        describe=_jsonable({**m.describe(), "n_parameters": n_parameters(model)}),
+        describe=_jsonable({**m.describe(), "n_parameters": n_parameters(model), "precision": precision}),
+        step_costs=summarize_step_costs(costs),
     )
     save(result)
+    if artifacts_dir is not None:
+        for path in task.write_artifacts(model, artifacts_dir, method):
+            log.info("%s: wrote %s", method, path)
     return result
 
 
@@ -370,11 +518,16 @@ def run_training(
     resume: bool = False,
     progress: bool = True,
     plots: bool = True,
+    precision: str | None = None,
 ) -> dict[str, MethodResult]:
     """Train every method of ``config`` side by side; write the run folder if ``out_dir``.
 
     With ``resume``, methods already finished in ``out_dir`` are read back from their
     checkpoint's history and the others continue from their checkpoint (or start).
+    ``precision``: see :func:`train_method`. Besides the files of :func:`dfa.report.write_run`
+    the folder gets ``step_costs.json`` (per-step cost summary of each method, see
+    :func:`summarize_step_costs`) and, with ``plots``, the task's files of each trained model
+    (e.g. the diffusion sample grids ``samples_<method>.png``).
     Returns {method: MethodResult} in the configured order.
     """
     from .report import result_from_checkpoint, write_run
@@ -393,14 +546,32 @@ def run_training(
                 results[name] = result_from_checkpoint(saved, ck)
                 log.info("%s: already finished in %s", name, out)
                 continue
-            results[name] = train_method(config, name, checkpoint=ck, resume=True, progress=progress, data=data)
+            results[name] = train_method(config, name, checkpoint=ck, resume=True, progress=progress, data=data,
+                                         precision=precision, artifacts_dir=out if plots else None)
         else:
-            results[name] = train_method(config, name, checkpoint=ck, progress=progress, data=data)
+            results[name] = train_method(config, name, checkpoint=ck, progress=progress, data=data, precision=precision,
+                                         artifacts_dir=out if plots else None)
         if out is not None:
             write_run(out, config, data, results, plots=False)
+            _write_step_costs(out, results)
     if out is not None:
         write_run(out, config, data, results, plots=plots)
     return results
+
+
+def _write_step_costs(out: Path, results: dict[str, MethodResult]) -> None:
+    from photonics.io import write_json_atomic
+
+    payload = {
+        "description": "per-step costs, medians over the steps: step_wall_s = gradients + optimizer step (alignment "
+                       "diagnostics excluded), feedback_wall_s = the feedback projection inside it (simulated optics for "
+                       "optical DFA), rest_wall_s = the rest of the step, frames and device_time_s = optical camera frames "
+                       "and modelled device time (frames x frame period) per step",
+        "units": {"step_wall_s": "s", "feedback_wall_s": "s", "rest_wall_s": "s", "device_time_s": "s", "frames": "frames"},
+    }
+    for name, r in results.items():
+        payload[name] = {**r.step_costs, "precision": r.describe.get("precision", "fp32")}
+    write_json_atomic(out / "step_costs.json", payload)
 
 
 def _finished_for(config: TrainConfig, saved: dict) -> bool:

@@ -24,11 +24,12 @@ def register(sub) -> None:
     )
     g = p.add_argument_group("what to train")
     g.add_argument("--config", metavar="FILE", help="TOML or JSON file of training settings (command-line options override it)")
-    g.add_argument("--dataset", help="data set: digits (default), mnist1d, mnist, fashion-mnist, chars, graph")
+    g.add_argument("--dataset", help="data set: digits (default), mnist1d, mnist, fashion-mnist, chars, graph, digits-diffusion")
     g.add_argument("--data-option", action="append", metavar="KEY=VALUE", help="data-set option, e.g. path=/data/mnist (repeatable)")
-    g.add_argument("--model", help="model: mlp, cnn, transformer, gcn (default: the data set's)")
+    g.add_argument("--model", help="model: mlp, cnn, transformer, gcn, gpt, vit, mixer, denoiser (default: the data set's)")
     g.add_argument("--model-option", action="append", metavar="KEY=VALUE", help="model option, e.g. hidden=[512,512] (repeatable)")
-    g.add_argument("--methods", help="comma-separated methods (default bp,dfa,optical-dfa; also stored-dfa)")
+    g.add_argument("--methods", help="comma-separated methods (default bp,dfa,optical-dfa; also stored-dfa, head-only, "
+                   "two-pass, optical-two-pass, stored-two-pass)")
     g = p.add_argument_group("optimisation")
     g.add_argument("--epochs", type=int)
     g.add_argument("--batch-size", type=int)
@@ -42,6 +43,7 @@ def register(sub) -> None:
     g.add_argument("--opu", metavar="DEVICE", help="optical device: preset (ideal, lab-cmos [default], lighton-like) or TOML file")
     g.add_argument("--opu-set", action="append", metavar="KEY=VALUE", help="device override, e.g. camera.read_noise_e=2 (repeatable)")
     g.add_argument("--opu-seed", type=int, help="device seed (medium, noise); default derived from --seed")
+    g.add_argument("--opu-power-scale", type=float, help="multiply the device's laser power (default 1)")
     g.add_argument("--threshold", type=float, help="error ternarization threshold, relative to each sample's max |e| (default 0.35)")
     g.add_argument("--scale", type=float, help="feedback scale: B ~ N(0, scale^2 / n_err) (default 1)")
     g.add_argument("--rescale", choices=("probes", "per-projection"), help="how the optical projection is scaled (default probes)")
@@ -50,10 +52,24 @@ def register(sub) -> None:
                    help="display every sample's ternary error, even when the batch repeats a pattern")
     g.add_argument("--encoding", choices=("ternary", "bitplanes"), help="how the optical error is quantized (default ternary)")
     g.add_argument("--n-bits", type=int, help="bit planes per sign of the bitplanes encoding (default 3)")
+    g.add_argument("--rounding", choices=("nearest", "stochastic"),
+                   help="rounding of the bit-plane error: nearest (default) or stochastic (unbiased)")
     g.add_argument("--quantize-digital", action="store_true", default=None, help="quantize the digital DFA error the same way")
     g.add_argument("--stored-feedback", metavar="H5", help="feedback matrix file for the stored-dfa method")
+    g = p.add_argument_group("two-pass (forward-only) methods")
+    g.add_argument("--f-scale", type=float, help="scale of the input modulation F: F ~ N(0, f_scale^2 / n_classes) (default 0.02)")
+    g.add_argument("--lr-decay-epochs", metavar="E1,E2", help="multiply the two-pass update by --lr-decay-factor at the start of "
+                   "these epochs (needs --optimizer sgd)")
+    g.add_argument("--lr-decay-factor", type=float, help="factor of each two-pass decay (default 0.1)")
+    g.add_argument("--f-encoding", choices=("ternary", "bitplanes"), help="how the error is quantized for an optical F "
+                   "(default bitplanes: ternary errors destabilise two-pass training)")
+    g.add_argument("--f-n-bits", type=int, help="bit planes per sign of the F error encoding (default 3)")
+    g.add_argument("--stored-f", metavar="H5", help="F matrix file (n_input x n_classes) for the stored-two-pass method")
     g = p.add_argument_group("run")
     g.add_argument("--device", choices=("cpu", "cuda"), help="torch device (default cpu); the OPU simulation runs on the CPU")
+    g.add_argument("--precision", choices=("fp32", "bf16"),
+                   help="fp32 (default) or bf16 autocast of forward pass and loss (mixed precision, for GPUs); "
+                   "also a top-level 'precision' key of --config")
     g.add_argument("--out", metavar="DIR", help="run folder (default runs/<dataset>-<model>-<date-time>)")
     g.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its checkpoints (same settings)")
     g.add_argument("--align-every", type=int, help="alignment diagnostics every N steps (0: off; default ~50 per run)")
@@ -102,8 +118,8 @@ def _overrides(args) -> dict:
     fb = {}
     for key, name in (("opu", "opu"), ("opu_seed", "opu_seed"), ("threshold", "threshold"), ("scale", "scale"),
                       ("rescale", "rescale"), ("n_probes", "n_probes"), ("dedupe", "dedupe"), ("quantize_digital", "quantize_digital"),
-                      ("encoding", "encoding"), ("n_bits", "n_bits"),
-                      ("stored_feedback", "stored_path")):
+                      ("encoding", "encoding"), ("n_bits", "n_bits"), ("rounding", "rounding"),
+                      ("stored_feedback", "stored_path"), ("opu_power_scale", "opu_power_scale")):
         v = getattr(args, key)
         if v is not None:
             fb[name] = v
@@ -111,7 +127,39 @@ def _overrides(args) -> dict:
         fb["opu_overrides"] = parse_key_values(args.opu_set, "--opu-set")
     if fb:
         over["feedback"] = fb
+    tp = {}
+    for key, name in (("f_scale", "f_scale"), ("lr_decay_factor", "lr_decay_factor"), ("f_encoding", "encoding"),
+                      ("f_n_bits", "n_bits"), ("stored_f", "stored_path")):
+        v = getattr(args, key)
+        if v is not None:
+            tp[name] = v
+    if args.lr_decay_epochs is not None:
+        tp["lr_decay_epochs"] = _int_list(args.lr_decay_epochs, "--lr-decay-epochs")
+    if tp:
+        over["two_pass"] = tp
     return over
+
+
+def _int_list(text: str, option: str) -> list[int]:
+    from photonics.errors import ConfigError
+
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"{option} expects comma-separated integers (got {text!r})") from None
+
+
+def resolve_precision(args) -> str | None:
+    """--precision, else the ``precision`` key of the --config file, else None (fp32, or the checkpoint's on resume)."""
+    if getattr(args, "precision", None):
+        return args.precision
+    if args.config and not args.resume:
+        value = _load_file(args.config).get("precision")
+        if value is not None:
+            from dfa.train import _check_precision
+
+            return _check_precision(value)
+    return None
 
 
 def build_config(args):
@@ -139,11 +187,16 @@ def build_config(args):
         raise ConfigError(f"{args.config}: must hold a table of training settings")
     dataset = args.dataset or base.pop("dataset", "digits")
     base.pop("dataset", None)
+    base.pop("precision", None)  # not a TrainConfig setting: see resolve_precision
     fb = dict(base.pop("feedback", {}) or {})
     fb.update(over.pop("feedback", {}))
+    tp = dict(base.pop("two_pass", {}) or {})
+    tp.update(over.pop("two_pass", {}))
     base.update(over)
     if fb:
         base["feedback"] = fb
+    if tp:
+        base["two_pass"] = tp
     return make_config(dataset, **base)
 
 
@@ -156,6 +209,7 @@ def run(args) -> int:
     from dfa.threads import set_threads
 
     cfg = build_config(args)
+    precision = resolve_precision(args)
     set_threads(args.threads)
     if args.resume:
         out = Path(args.resume)
@@ -169,7 +223,8 @@ def run(args) -> int:
         file=sys.stderr,
     )
     try:
-        results = run_training(cfg, out, resume=bool(args.resume), progress=not args.no_progress, plots=not args.no_plots)
+        results = run_training(cfg, out, resume=bool(args.resume), progress=not args.no_progress, plots=not args.no_plots,
+                               precision=precision)
     except KeyboardInterrupt:
         print(f"\ndfa train: interrupted; continue with: dfa train --resume {out}", file=sys.stderr)
         return 130
@@ -179,8 +234,18 @@ def run(args) -> int:
         data = load_dataset(cfg.dataset, **cfg.dataset_options)
         print(json.dumps(results_json(cfg, data, results), indent=2))
         return 0
+    from dfa.train import format_step_costs
+
     first = next(iter(results.values()))
-    unigram = first.metrics.get("unigram_loss")
-    print(format_table(results, unigram_loss=unigram))
+    if "frechet_distance" in first.metrics:  # diffusion: sample quality against real digits
+        from dfa.diffusion import format_diffusion_table
+
+        ref = {k: first.metrics[k] for k in ("real_accuracy", "real_frechet_distance") if k in first.metrics}
+        print(format_diffusion_table(results, reference=ref if len(ref) == 2 else None))
+    else:
+        unigram = first.metrics.get("unigram_loss")
+        print(format_table(results, unigram_loss=unigram))
+    print()
+    print(format_step_costs(results))
     print(f"run folder: {out}")
     return 0

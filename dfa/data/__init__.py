@@ -1,18 +1,19 @@
 """Data sets for DFA training, all available offline, behind one registry.
 
-==================  ========================  ==================================================
-name                task                      source
-==================  ========================  ==================================================
-``digits``          classification            scikit-learn's 8x8 digits (ships with sklearn)
-``mnist1d``         classification            our procedural MNIST-1D-style generator
-``mnist``           classification            local MNIST IDX files (``path=FOLDER``)
-``fashion-mnist``   classification            local Fashion-MNIST IDX files (``path=FOLDER``)
-``chars``           language-model            Python's own help text (``pydoc_data.topics``)
-``graph``           node-classification       synthetic SBM citation-style graph
-==================  ========================  ==================================================
+======================  ========================  ==================================================
+name                    task                      source
+======================  ========================  ==================================================
+``digits``              classification            scikit-learn's 8x8 digits (ships with sklearn)
+``mnist1d``             classification            our procedural MNIST-1D-style generator
+``mnist``               classification            local MNIST IDX files (``path=FOLDER``)
+``fashion-mnist``       classification            local Fashion-MNIST IDX files (``path=FOLDER``)
+``chars``               language-model            Python's own help text (``pydoc_data.topics``)
+``graph``               node-classification       synthetic SBM citation-style graph
+``digits-diffusion``    diffusion                 the digits images, for class-conditional DDPM
+======================  ========================  ==================================================
 
-``load_dataset(name, **options)`` returns a :class:`ClassificationData`, :class:`TextData` or
-:class:`GraphData`; ``dataset_names()`` lists the registry; new data sets register with
+``load_dataset(name, **options)`` returns a :class:`ClassificationData`, :class:`TextData`,
+:class:`GraphData` or :class:`ImageData`; ``dataset_names()`` lists the registry; new data sets register with
 :func:`register_dataset`.
 """
 
@@ -23,6 +24,8 @@ from .registry import DatasetSpec, dataset_names, dataset_spec, load_dataset, re
 
 # loaders register themselves on import
 from . import digits, mnist1d, idx, chars, graph  # noqa: E402,F401
+from . import generative  # noqa: E402,F401  (digits-diffusion)
+from .generative import ImageData  # noqa: E402
 from .idx import read_idx, write_idx  # noqa: E402
 from .mnist1d import make_mnist1d  # noqa: E402
 from .chars import python_help_text  # noqa: E402
@@ -31,6 +34,7 @@ __all__ = [
     "ClassificationData",
     "TextData",
     "GraphData",
+    "ImageData",
     "DatasetSpec",
     "stratified_split",
     "register_dataset",
