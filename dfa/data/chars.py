@@ -39,9 +39,17 @@ def python_help_text() -> str:
         "lr": 3e-3,
         "steps_per_epoch": 100,
         "model_options": {"d_model": 64, "n_layers": 2, "n_heads": 4, "context": 64},
-        # a next-character error spreads its information over ~100 small probabilities:
-        # ternary (or 3-bit) errors lose it even digitally, 6 bit planes keep it (README)
-        "feedback": {"encoding": "bitplanes", "n_bits": 6},
+        # a next-character error spreads its information over ~100 small probabilities: ternary
+        # (or 3-bit nearest-rounded) errors lose it even digitally; one stochastically rounded bit
+        # plane per sign keeps it unbiased, and the optics need more light per mirror than the
+        # plain lab-cmos preset gives to measure these sparse frames (README, "DFA at scale")
+        "feedback": {
+            "encoding": "bitplanes",
+            "n_bits": 1,
+            "rounding": "stochastic",
+            "opu_power_scale": 10.0,
+            "opu_overrides": {"camera.bit_depth": 12, "camera.gain_e_per_dn": 2.5, "reference.fraction": 0.125},
+        },
     },
 )
 def load_chars(min_count: int = 16, test_fraction: float = 0.1, max_chars: int | None = None) -> TextData:

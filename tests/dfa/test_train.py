@@ -201,7 +201,8 @@ def test_head_only_control_keeps_hidden_layers(tmp_path):
 
 def test_dataset_feedback_defaults_merge_with_overrides():
     c = make_config("chars", feedback={"threshold": 0.2})
-    assert (c.feedback.encoding, c.feedback.n_bits, c.feedback.threshold) == ("bitplanes", 6, 0.2)
+    assert (c.feedback.encoding, c.feedback.n_bits, c.feedback.rounding, c.feedback.threshold) == ("bitplanes", 1, "stochastic", 0.2)
+    assert c.feedback.opu_overrides["camera.bit_depth"] == 12  # nested defaults survive the merge
     from dfa.feedback import FeedbackConfig
 
     assert make_config("chars", feedback=FeedbackConfig()).feedback.encoding == "ternary"
