@@ -14,6 +14,11 @@ name                      gradients
 ``stored-dfa``            DFA, feedback matrix from an HDF5 file (:class:`StoredFeedback`)
 ``head-only``             control: only the head (after the last feedback point) learns,
                           the hidden layers keep their initial weights
+``two-pass``              two-pass forward training (PEPITA, :mod:`dfa.two_pass`): no backward
+                          pass; the input of a second forward pass is modulated by F e, F
+                          digital Gaussian
+``optical-two-pass``      two-pass, F e measured on the simulated OPU
+``stored-two-pass``       two-pass, F from an HDF5 file (``two_pass.stored_path``)
 ========================  ============================================================
 """
 
@@ -226,3 +231,5 @@ register_method("dfa", GaussianDFA)
 register_method("optical-dfa", OpticalDFA)
 register_method("stored-dfa", StoredDFA)
 register_method("head-only", HeadOnly)
+
+from . import two_pass as _two_pass  # noqa: E402,F401  (registers the two-pass methods)
