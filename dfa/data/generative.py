@@ -10,18 +10,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
 
 from photonics.errors import ShapeError, ValidationError
 
+from .base import ClassificationData
 from .registry import register_dataset
 
 __all__ = ["ImageData", "load_digits_diffusion"]
 
 
 @dataclass(frozen=True)
-class ImageData:
+class ImageData(ClassificationData):
     """Labelled images in [0, 1] for class-conditional generation.
+
+    A :class:`~dfa.data.base.ClassificationData` (same fields and checks) whose task is
+    ``"diffusion"`` and whose inputs must be images.
 
     Attributes
     ----------
@@ -32,41 +35,16 @@ class ImageData:
     n_classes : int
     """
 
-    name: str
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    n_classes: int
-    description: str = ""
     task: str = field(default="diffusion", init=False)
 
     def __post_init__(self):
+        super().__post_init__()
         for part in ("train", "test"):
-            x, y = getattr(self, f"x_{part}"), getattr(self, f"y_{part}")
-            if x.ndim != 4 or y.ndim != 1 or x.shape[0] != y.shape[0]:
-                raise ShapeError(f"{self.name}: x_{part} {x.shape} and y_{part} {y.shape} must be (n, C, H, W) and (n,)")
-            if not np.all(np.isfinite(x)) or x.min() < 0 or x.max() > 1:
-                raise ValidationError(f"{self.name}: x_{part} pixel values must be finite and in [0, 1]")
-            if y.size and (y.min() < 0 or y.max() >= self.n_classes):
-                raise ValidationError(f"{self.name}: y_{part} labels must be in [0, {self.n_classes})")
-        if self.x_train.shape[1:] != self.x_test.shape[1:]:
-            raise ShapeError(f"{self.name}: train images {self.x_train.shape[1:]} and test images {self.x_test.shape[1:]} differ")
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return tuple(self.x_train.shape[1:])
-
-    def info(self) -> dict:
-        return {
-            "name": self.name,
-            "task": self.task,
-            "n_train": int(self.x_train.shape[0]),
-            "n_test": int(self.x_test.shape[0]),
-            "input_shape": list(self.input_shape),
-            "n_classes": int(self.n_classes),
-            "description": self.description,
-        }
+            x = getattr(self, f"x_{part}")
+            if x.ndim != 4:
+                raise ShapeError(f"{self.name}: x_{part} {x.shape} must be images (n, C, H, W)")
+            if x.size and (x.min() < 0 or x.max() > 1):
+                raise ValidationError(f"{self.name}: x_{part} pixel values must be in [0, 1]")
 
 
 @register_dataset(
