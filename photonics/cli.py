@@ -1,8 +1,9 @@
-"""The ``photonics`` command.
+"""The ``photonics`` command, and the command-line skeleton ``dfa`` shares.
 
 Sub-commands live in :mod:`photonics.commands`, one module each, every module exposing
 ``register(subparsers)``; they are discovered at start-up, so adding a command never touches
-this file. Heavy imports happen inside each command's run function.
+this file. Heavy imports happen inside each command's run function. :func:`command_parser`
+and :func:`run_command` are the skeleton of both ``photonics`` and ``dfa`` (:mod:`dfa.cli`).
 """
 
 from __future__ import annotations
@@ -12,31 +13,37 @@ import importlib
 import logging
 import pkgutil
 import sys
+from types import ModuleType
 
 from . import __version__
 from .errors import PhotonicsError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "command_parser", "run_command"]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="photonics",
-        description="Simulated optical processing units: inspect, project, calibrate, benchmark.",
-    )
-    parser.add_argument("--version", action="version", version=f"photonics {__version__}")
+def command_parser(prog: str, description: str, version: str, commands: ModuleType) -> argparse.ArgumentParser:
+    """Parser with ``--version``, ``-v`` and one sub-command per module of the package ``commands``.
+
+    Every module of ``commands`` whose name does not start with ``_`` must expose
+    ``register(subparsers)``; modules are registered in name order.
+    """
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--version", action="version", version=f"{prog} {version}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-v info, -vv debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from . import commands
-
     for mod in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{commands.__name__}.{mod.name}")
-        module.register(sub)
+        if mod.name.startswith("_"):
+            continue
+        importlib.import_module(f"{commands.__name__}.{mod.name}").register(sub)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+def run_command(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
+    """Parse ``argv``, set up logging, run the chosen sub-command; return the exit status.
+
+    No sub-command: help and status 2. A :class:`~photonics.errors.PhotonicsError` or a missing
+    file ends with one line ``<prog> <command>: error: ...`` on stderr and status 2.
+    """
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
@@ -46,8 +53,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (PhotonicsError, FileNotFoundError) as exc:
-        print(f"photonics {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{parser.prog} {args.command}: error: {exc}", file=sys.stderr)
         return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import commands
+
+    return command_parser(
+        "photonics", "Simulated optical processing units: inspect, project, calibrate, benchmark.", __version__, commands
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command(build_parser(), argv)
 
 
 if __name__ == "__main__":  # pragma: no cover
