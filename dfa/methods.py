@@ -70,15 +70,19 @@ class Method(abc.ABC):
     def compute_gradients(self, batch) -> torch.Tensor:
         """Fill ``.grad`` for ``batch`` (gradients must be zero on entry); return the loss (detached)."""
 
+    #: the method's feedback provider (:mod:`dfa.feedback`), if it has one: its frames and
+    #: device time are the method's
+    provider = None
+
     @property
     def frames_used(self) -> int:
-        """Optical frames used so far."""
-        return 0
+        """Optical frames used so far (those of ``provider``)."""
+        return self.provider.frames_used if self.provider is not None else 0
 
     @property
     def device_time_s(self) -> float:
-        """Simulated optical device time so far [s]."""
-        return 0.0
+        """Simulated optical device time so far [s] (that of ``provider``)."""
+        return self.provider.device_time_s if self.provider is not None else 0.0
 
     def state_dict(self) -> dict:
         """Method state to checkpoint (feedback matrices, device state...)."""
@@ -148,14 +152,6 @@ class DFAMethod(Method):
     def segment_names(self) -> list[str]:
         """Names of the hidden segments, e.g. ``"h1 (Tanh)"``."""
         return [f"h{i + 1} ({type(p).__name__})" for i, p in enumerate(self.dfa.points)]
-
-    @property
-    def frames_used(self):
-        return self.provider.frames_used if self.provider is not None else 0
-
-    @property
-    def device_time_s(self):
-        return self.provider.device_time_s if self.provider is not None else 0.0
 
     def state_dict(self):
         return {"feedback": self.provider.state_dict()}

@@ -363,14 +363,6 @@ class TwoPassMethod(Method):
     def segment_names(self) -> list[str]:
         return [f"h{i + 1} ({type(a).__name__})" for i, a in enumerate(self.mechanism.activations)]
 
-    @property
-    def frames_used(self):
-        return self.provider.frames_used if self.provider is not None else 0
-
-    @property
-    def device_time_s(self):
-        return self.provider.device_time_s if self.provider is not None else 0.0
-
     def state_dict(self):
         return {"feedback": self.provider.state_dict(), "steps": self.steps}
 
