@@ -14,7 +14,7 @@ from typing import Any
 
 from photonics.errors import ConfigError
 from photonics.rng import check_seed
-from photonics.validation import check_choice, check_int, check_real
+from photonics.validation import check_choice, check_int, check_known_keys, check_real
 
 from .feedback import FeedbackConfig
 from .quantize import ENCODINGS
@@ -91,10 +91,7 @@ class TwoPassConfig:
     def from_dict(cls, data: dict) -> "TwoPassConfig":
         if not isinstance(data, dict):
             raise ConfigError(f"two_pass must be a mapping (got {type(data).__name__})")
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ConfigError(f"unknown two_pass setting(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(sorted(names))}")
+        check_known_keys(data, (f.name for f in fields(cls)), "two_pass")
         return cls(**data)
 
 
@@ -226,10 +223,7 @@ class TrainConfig:
     def from_dict(cls, data: dict) -> "TrainConfig":
         if not isinstance(data, dict):
             raise ConfigError(f"a training config must be a mapping (got {type(data).__name__})")
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ConfigError(f"unknown training setting(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(sorted(names))}")
+        check_known_keys(data, (f.name for f in fields(cls)), "training")
         kw = dict(data)
         if "feedback" in kw and isinstance(kw["feedback"], dict):
             kw["feedback"] = FeedbackConfig.from_dict(kw["feedback"])

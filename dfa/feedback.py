@@ -54,7 +54,7 @@ from torch import nn
 
 from photonics.errors import ConfigError, FileFormatError, ShapeError, ValidationError
 from photonics.rng import check_seed, derive_seed, generator
-from photonics.validation import check_choice, check_int, check_real
+from photonics.validation import check_choice, check_int, check_known_keys, check_real
 
 from .quantize import ENCODINGS, ErrorQuantizer, ternarize_error
 
@@ -225,10 +225,7 @@ class FeedbackConfig:
     def from_dict(cls, data: dict) -> "FeedbackConfig":
         if not isinstance(data, dict):
             raise ConfigError(f"feedback must be a mapping (got {type(data).__name__})")
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ConfigError(f"unknown feedback setting(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(sorted(names))}")
+        check_known_keys(data, (f.name for f in fields(cls)), "feedback")
         return cls(**data)
 
     def quantizer(self) -> ErrorQuantizer:

@@ -18,6 +18,7 @@ __all__ = [
     "check_real",
     "check_int",
     "check_choice",
+    "check_known_keys",
     "as_float_array",
     "as_binary_frames",
     "check_ndim",
@@ -86,6 +87,17 @@ def check_choice(value: Any, name: str, choices: tuple[str, ...], error: type[Ex
     if value not in choices:
         raise error(f"{name} must be one of {', '.join(repr(c) for c in choices)} (got {_fmt(value)})")
     return value
+
+
+def check_known_keys(data, allowed, what: str, error: type[Exception] = ConfigError) -> None:
+    """Raise ``error`` naming the keys of mapping ``data`` that are not in ``allowed``, and the allowed ones.
+
+    Message: ``unknown <what> setting(s) 'a', 'b'; allowed: x, y, z``.
+    """
+    names = set(allowed)
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise error(f"unknown {what} setting(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(sorted(names))}")
 
 
 def _unit(unit: str) -> str:
