@@ -57,11 +57,9 @@ def write_json(name: str, data: dict, out_dir: str | os.PathLike | None = None) 
     """Write ``data`` to ``<out_dir or benchmarks/results>/<name>.json`` atomically."""
     d = Path(out_dir) if out_dir else RESULTS
     d.mkdir(parents=True, exist_ok=True)
-    path = d / f"{name}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
-    os.replace(tmp, path)
-    return path
+    from photonics.io import write_json_atomic
+
+    return write_json_atomic(d / f"{name}.json", data)
 
 
 # --------------------------------------------------------------------------------------------

@@ -37,13 +37,13 @@ CASES = {
 
 def _setup(case: dict, method: str):
     from dfa import make_config
-    from dfa.methods import build_method
-    from dfa.train import _optimizer, build_components
+    from dfa.trainer.methods import build_method
+    from dfa.trainer.train import _optimizer, build_components
 
     cfg = make_config(case["dataset"], model_options=case["model_options"], batch_size=case["batch_size"],
                       feedback=case["feedback"], align_every=0)
     _, model, task = build_components(cfg)
-    m = build_method(method, model, task, seed=cfg.seed, feedback=cfg.feedback)
+    m = build_method(method, model, task, cfg)
     opt = _optimizer(cfg, model)
     batches = list(task.batches(0))
     return m, opt, batches
@@ -116,7 +116,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     import torch
 
-    from dfa.threads import set_threads
+    from dfa.trainer.threads import set_threads
 
     set_threads(a.threads)
     res = {"cases": {c: run_case(c, a.steps, a.repeats) for c in a.cases}, "threads": a.threads, "machine": machine()}

@@ -102,7 +102,7 @@ def main(argv=None) -> int:
     res["checks"] = checks
     out_png = None
     if res["points"]:
-        from photonics.plotting.throughput import plot_projection_grid
+        from photonics.plotting.throughput_plots import plot_projection_grid
 
         folder = Path(a.out_dir or RESULTS)
         folder.mkdir(parents=True, exist_ok=True)

@@ -306,7 +306,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.WARNING)
     res = run(a.m, a.n, a.seeds, a.spectrum, a.quick)
     path = write_json("randnla", res, a.out_dir)
-    from photonics.plotting.randnla import plot_randnla_study
+    from photonics.plotting.randnla_plots import plot_randnla_study
 
     png = plot_randnla_study(res, Path(a.out_dir or RESULTS) / "randnla.png")
     print(report(res))

@@ -31,7 +31,7 @@ def run(n: int, batch: int, repeats: int, seed: int = 0) -> dict:
     import torch
 
     from photonics import OPU, DeviceConfig
-    from photonics.backends.torch_backend import TorchOPU
+    from photonics.backends.torch_opu import TorchOPU
 
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     x = (np.random.default_rng(seed).random((batch, n)) < 0.5).astype(np.uint8)

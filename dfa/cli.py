@@ -14,7 +14,7 @@ import sys
 
 from photonics.cli import command_parser, run_command
 
-from . import __version__
+from .version import __version__
 
 __all__ = ["main", "build_parser"]
 

@@ -12,9 +12,11 @@ every public name (``__all__``, else the public functions and classes defined th
 signature and docstring; classes list their public methods and properties. Names a package
 only re-exports link to the module that defines them.
 
-The output is deterministic: it depends only on the source (no dates, paths, memory
-addresses or terminal width), so ``tests/test_docs.py`` regenerates it into a temporary folder
-and fails when the checked-in copy differs. Private modules (a name part starting with ``_``)
+The reference is generated on demand and not checked in (``docs/api/`` is ignored by git),
+so a docstring change never leaves a stale copy behind. The output is deterministic: it
+depends only on the source (no dates, paths, memory addresses or terminal width);
+``tests/test_docs.py`` generates it into a temporary folder and checks that every module
+imports and that every link of the reference and of the hand-written pages resolves. Private modules (a name part starting with ``_``)
 are skipped. Every module is imported (torch is a dependency of ``dfa``); a module that fails
 to import gets a page saying so and makes ``--check`` fail, so breakage cannot go unnoticed.
 """

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from photonics import OPU, DeviceConfig
 from photonics.calibration import measure_photon_transfer
-from photonics.plotting.calibration import plot_photon_transfer, plot_snr
+from photonics.plotting.calibration_plots import plot_photon_transfer, plot_snr
 
 
 def main(argv=None) -> dict:

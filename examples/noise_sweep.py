@@ -4,7 +4,7 @@ Shot noise is set by the light: the sweep lowers the laser power of the ``lab-cm
 (7 e- read noise, 8-bit ADC) so that a camera pixel receives a given mean number of photons
 per frame (for a half-ON input frame, ``photonics.budget.noise_budget``), and trains the same
 MLP on scikit-learn's digits with optical DFA at each level, with BP and digital DFA as
-references. It uses issue 7's sweep machinery (:func:`dfa.sweep.run_sweep`): each run
+references. It uses issue 7's sweep machinery (:func:`dfa.studies.sweep.run_sweep`): each run
 streams into ``<out>/noise_sweep/results.jsonl`` as it finishes, and running the script
 again resumes (finished runs are skipped). The same study from the shell, at full size:
 ``dfa sweep data/sweeps/photons_digits.toml``.
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dfa.sweep import format_summary, run_sweep, spec_from_dict
+from dfa.studies.sweep import format_summary, run_sweep, spec_from_dict
 from photonics.plotting import new_figure, save_figure
 
 

@@ -21,7 +21,7 @@ import os
 # numba loads its OpenMP runtime; an explicit user setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-__version__ = "0.1.0"
+from .version import __version__  # noqa: E402
 
 from .config import (  # noqa: E402
     CameraConfig,
@@ -33,7 +33,7 @@ from .config import (  # noqa: E402
     ReferenceConfig,
     preset_names,
 )
-from .device import OPU, ReferenceCalibration  # noqa: E402
+from .device import OPU, ReferenceCalibration, load_device, save_device  # noqa: E402
 from .errors import (  # noqa: E402
     CalibrationError,
     ConfigError,
@@ -50,6 +50,8 @@ __all__ = [
     "__version__",
     "OPU",
     "ReferenceCalibration",
+    "save_device",
+    "load_device",
     "DeviceConfig",
     "LaserConfig",
     "DMDConfig",

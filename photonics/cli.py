@@ -15,7 +15,7 @@ import pkgutil
 import sys
 from types import ModuleType
 
-from . import __version__
+from .version import __version__
 from .errors import PhotonicsError
 
 __all__ = ["main", "build_parser", "command_parser", "run_command"]

@@ -746,16 +746,9 @@ class DeviceConfig(_Config):
         """Write this config as TOML (atomically: temporary file renamed into place)."""
         import tomli_w
 
-        path = Path(path)
-        text = tomli_w.dumps(_drop_none(self.to_dict()))
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        try:
-            tmp.write_text(text)
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
-        return path
+        from .io import write_text_atomic
+
+        return write_text_atomic(path, tomli_w.dumps(_drop_none(self.to_dict())))
 
     @classmethod
     def from_json(cls, text: str) -> "DeviceConfig":

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -26,14 +28,16 @@ from .camera import Camera
 from .config import DENSE_LIMIT_BYTES, LINEAR_SCHEMES, DeviceConfig
 from .dmd import DMD
 from .encoding import Encoder
-from .errors import ShapeError, ValidationError
+from .errors import FileFormatError, ShapeError, ValidationError
+from .io import atomic_h5, open_h5
 from .medium import Medium, build_medium
+from .records import stored_device_config
 from .rng import check_seed
 from .validation import check_choice, check_int
 
 log = logging.getLogger(__name__)
 
-__all__ = ["OPU", "ReferenceCalibration", "reference_normalisation"]
+__all__ = ["OPU", "ReferenceCalibration", "reference_normalisation", "save_device", "load_device"]
 
 #: Bytes of float32 work memory per projection chunk (split field + power + DN).
 CHUNK_BYTES = 256 * 1024**2
@@ -543,3 +547,65 @@ class OPU:
 
     def __repr__(self) -> str:
         return f"OPU({self.config.name!r}, n_in={self.n_in}, n_out={self.n_out}, seed={self.seed})"
+
+
+# ---- device files ----------------------------------------------------------------------------
+def save_device(path: str | os.PathLike, opu, *, include_tm: bool = False) -> Path:
+    """Save a device: config, seed and (optionally) its dense signal TM.
+
+    Parameters
+    ----------
+    path : path
+        Destination ``.h5`` file (written atomically).
+    opu : photonics.OPU
+        The device.
+    include_tm : bool
+        Also store T (complex64, n_out x n_in). Reloading then checks that the config and
+        seed still regenerate this very matrix (a mismatch means the file was edited or
+        written by an incompatible version).
+    """
+    path = Path(path)
+    with atomic_h5(path, "photonics.device", config=opu.config, seed=opu.seed) as fh:
+        fh.attrs["device_time_s"] = opu.device_time_s
+        fh.attrs["frames_used"] = opu.frames_used
+        if include_tm:
+            t = opu.transmission_matrix
+            ds = fh.create_dataset("transmission_matrix", data=t, compression="gzip", compression_opts=1)
+            ds.attrs["unit"] = "1 (field amplitude ratio, E|T_ij|^2 = 1/n_in)"
+            ds.attrs["layout"] = "rows = camera pixels (n_out), cols = input modes (n_in)"
+    log.info("saved device %s to %s", opu, path)
+    return path
+
+
+def load_device(path: str | os.PathLike, *, check_tm: bool = True):
+    """Load a device written by :func:`save_device`; returns a fresh :class:`photonics.OPU`.
+
+    The clock starts again at zero. If the file holds a TM, it is compared with the one the
+    stored config and seed regenerate (first rows), unless ``check_tm`` is False.
+    """
+    path = Path(path)
+    with open_h5(path, "photonics.device") as fh:
+        cfg = stored_device_config(fh, path)
+        if "seed" not in fh.attrs:
+            raise FileFormatError(f"{path}: no seed stored")
+        seed = int(fh.attrs["seed"])
+        stored = None
+        if "transmission_matrix" in fh:
+            ds = fh["transmission_matrix"]
+            if ds.shape != (cfg.n_out, cfg.n_in):
+                raise FileFormatError(
+                    f"{path}: transmission_matrix has shape {ds.shape} but the config says (n_out, n_in) = ({cfg.n_out}, {cfg.n_in})"
+                )
+            if ds.dtype.kind != "c":
+                raise FileFormatError(f"{path}: transmission_matrix must be complex (got dtype {ds.dtype})")
+            if check_tm:
+                stored = ds[: min(8, cfg.n_out)]
+    opu = OPU(cfg, seed=seed)
+    if stored is not None:
+        fresh = opu.medium.matrix(slice(0, stored.shape[0]), slice(0, cfg.n_in))
+        if not np.allclose(stored, fresh, rtol=1e-5, atol=1e-7):
+            raise FileFormatError(
+                f"{path}: the stored transmission matrix does not match the one its config and seed generate "
+                "(edited file or incompatible version); load it as a measured medium instead"
+            )
+    return opu

@@ -1,15 +1,32 @@
-"""HDF5 store: devices, transmission matrices, frame stacks and results.
+"""Storage primitives: the one atomic writer, strict JSON, and the HDF5 file envelope.
 
-Every file written here carries, as root attributes:
+Atomic writes
+-------------
+Every file the toolkit writes (HDF5, JSON, TOML, PNG, CSV, checkpoints, IDX) goes through
+:func:`atomic_path`: the content is written to a temporary file ``.<name>.tmp-<pid>`` in the
+destination folder and renamed into place only when complete, so a crash, a full disk or an
+interrupt never leaves a half-written file under the final name. Temporary files left by a
+process that was killed (SIGKILL, power loss) are removed by the next write to the same
+name once their process is gone (:func:`remove_stale_temporaries`).
 
-* ``schema`` (this module's :data:`SCHEMA_VERSION`) and ``kind`` (``"photonics.device"``,
-  ``"photonics.frames"``, ``"photonics.result"``...),
-* ``package_version``, and where relevant ``config`` (the DeviceConfig as JSON) and ``seed``;
+JSON
+----
+:func:`to_jsonable` / :func:`write_json_atomic` write standard JSON (RFC 8259): numpy scalars
+and arrays become numbers and lists, paths strings, and the non-finite floats that JSON
+cannot hold become the strings ``"inf"``, ``"-inf"`` and ``"nan"`` (never the non-standard
+``Infinity`` / ``NaN`` tokens).
 
-and every dataset carries a ``unit`` attribute. Writes go to a temporary file in the same
-folder that is renamed into place only when complete, so a crash never leaves a
-half-written file under the final name. Reading checks kind, schema, shapes and dtypes and
-raises :class:`~photonics.errors.FileFormatError` with the reason.
+HDF5 envelope
+-------------
+Every HDF5 file written here carries, as root attributes, ``schema`` (:data:`SCHEMA_VERSION`),
+``kind`` (``"photonics.device"``, ``"photonics.frames"``...), ``package_version`` and, where
+relevant, ``config`` (a device config as JSON) and ``seed``; every dataset carries a
+``unit`` attribute. :func:`open_h5` checks kind and schema and raises
+:class:`~photonics.errors.FileFormatError` with the reason.
+
+This module knows no device or config class (it sits below :mod:`photonics.config`):
+device files are written by :mod:`photonics.device`, frame and result records by
+:mod:`photonics.records`.
 """
 
 from __future__ import annotations
@@ -17,52 +34,171 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 
-from . import __version__
-from .config import DeviceConfig
-from .errors import FileFormatError, ShapeError, ValidationError
+from .errors import FileFormatError, ShapeError
+from .version import __version__
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "SCHEMA_VERSION",
+    "atomic_path",
+    "atomic_write",
+    "remove_stale_temporaries",
+    "write_text_atomic",
+    "write_bytes_atomic",
+    "write_json_atomic",
+    "to_jsonable",
     "atomic_h5",
     "open_h5",
-    "save_device",
-    "load_device",
-    "save_frames",
-    "load_frames",
-    "save_result",
-    "load_result",
+    "stored_json_attr",
+    "check_array_shape",
 ]
 
 SCHEMA_VERSION = 1
+_TMP_MARK = ".tmp-"
 
 
-def _h5py():
-    import h5py
+def _tmp_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}{_TMP_MARK}{os.getpid()}")
 
-    return h5py
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files of earlier writes of ``path`` whose writing process is gone.
+
+    Returns the paths removed. A temporary of a live process (another writer) is left alone.
+    """
+    path = Path(path)
+    removed = []
+    folder = path.parent if str(path.parent) else Path(".")
+    prefix = f".{path.name}{_TMP_MARK}"
+    try:
+        candidates = list(folder.glob(f"{prefix}*"))
+    except OSError:
+        return removed
+    for p in candidates:
+        tail = p.name[len(prefix):]
+        if not tail.isdigit() or _pid_alive(int(tail)):
+            continue
+        try:
+            p.unlink()
+            removed.append(p)
+            log.info("removed %s, left by an interrupted write", p)
+        except OSError:
+            pass
+    return removed
 
 
 @contextlib.contextmanager
-def atomic_h5(path: str | os.PathLike, kind: str, *, config: DeviceConfig | None = None, seed: int | None = None) -> Iterator[Any]:
-    """Open a new HDF5 file for writing, atomically.
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; on success rename it to ``path``.
+
+    The caller writes the complete file to the yielded path (any library: h5py, torch.save,
+    matplotlib...). On an exception (including KeyboardInterrupt) the temporary file is
+    deleted and ``path`` is untouched; an existing ``path`` is replaced only by a complete
+    new file. The destination folder must exist.
+    """
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"folder {str(folder)!r} does not exist")
+    remove_stale_temporaries(path)
+    tmp = _tmp_path(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "w", **open_kwargs) -> Iterator[Any]:
+    """``open(path, mode)`` for writing, atomically (see :func:`atomic_path`); mode ``"w"`` or ``"wb"``."""
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_write mode must be 'w' or 'wb' (got {mode!r})")
+    with atomic_path(path) as tmp:
+        with open(tmp, mode, **open_kwargs) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically; returns the path."""
+    with atomic_write(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    return Path(path)
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically; returns the path."""
+    with atomic_write(path, "wb") as fh:
+        fh.write(data)
+    return Path(path)
+
+
+def to_jsonable(obj: Any) -> Any:
+    """``obj`` as plain JSON types: numpy scalars/arrays -> numbers/lists, paths -> strings,
+    tuples -> lists, non-finite floats -> ``"inf"``, ``"-inf"``, ``"nan"``."""
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return to_jsonable(obj.item())
+    if isinstance(obj, bool) or obj is None or isinstance(obj, (int, str)):
+        return obj
+    if isinstance(obj, float):
+        if math.isfinite(obj):
+            return obj
+        return "nan" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def write_json_atomic(path: str | os.PathLike, data: Any, *, indent: int | None = 2) -> Path:
+    """Write ``data`` as standard JSON (see :func:`to_jsonable`), atomically; returns the path."""
+    text = json.dumps(to_jsonable(data), indent=indent, sort_keys=True, allow_nan=False)
+    return write_text_atomic(path, text + "\n")
+
+
+@contextlib.contextmanager
+def atomic_h5(path: str | os.PathLike, kind: str, *, config=None, seed: int | None = None) -> Iterator[Any]:
+    """Open a new HDF5 file for writing, atomically, with the envelope attributes.
 
     Yields an ``h5py.File`` on a temporary path next to ``path``; on normal exit the file is
     closed and renamed to ``path``, on an exception it is deleted and ``path`` is untouched.
+    ``config``: an object with ``to_json()`` (a :class:`~photonics.config.DeviceConfig`),
+    stored as the ``config`` attribute.
     """
-    h5py = _h5py()
-    path = Path(path)
-    if path.parent and not path.parent.exists():
-        raise FileNotFoundError(f"folder {str(path.parent)!r} does not exist")
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    import h5py
+
+    with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as fh:
             fh.attrs["schema"] = SCHEMA_VERSION
             fh.attrs["kind"] = kind
@@ -72,15 +208,12 @@ def atomic_h5(path: str | os.PathLike, kind: str, *, config: DeviceConfig | None
             if seed is not None:
                 fh.attrs["seed"] = int(seed)
             yield fh
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def open_h5(path: str | os.PathLike, kind: str):
     """Open an existing file for reading after checking it is a ``kind`` file of our schema."""
-    h5py = _h5py()
+    import h5py
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{str(path)!r} does not exist")
@@ -105,211 +238,19 @@ def open_h5(path: str | os.PathLike, kind: str):
     return fh
 
 
-def _config_of(fh, path) -> DeviceConfig:
-    text = fh.attrs.get("config")
+def stored_json_attr(fh, name: str, path) -> str | None:
+    """The text of a JSON-valued root attribute (e.g. ``config``), or None when absent."""
+    text = fh.attrs.get(name)
     if text is None:
-        raise FileFormatError(f"{path}: no device config stored")
+        return None
     if isinstance(text, bytes):
         text = text.decode()
-    try:
-        return DeviceConfig.from_json(text)
-    except FileFormatError:
-        raise
-    except Exception as exc:
-        raise FileFormatError(f"{path}: stored device config is invalid ({exc})") from None
-
-
-def save_device(path: str | os.PathLike, opu, *, include_tm: bool = False) -> Path:
-    """Save a device: config, seed and (optionally) its dense signal TM.
-
-    Parameters
-    ----------
-    path : path
-        Destination ``.h5`` file (written atomically).
-    opu : photonics.OPU
-        The device.
-    include_tm : bool
-        Also store T (complex64, n_out x n_in). Reloading then checks that the config and
-        seed still regenerate this very matrix (a mismatch means the file was edited or
-        written by an incompatible version).
-    """
-    path = Path(path)
-    with atomic_h5(path, "photonics.device", config=opu.config, seed=opu.seed) as fh:
-        fh.attrs["device_time_s"] = opu.device_time_s
-        fh.attrs["frames_used"] = opu.frames_used
-        if include_tm:
-            t = opu.transmission_matrix
-            ds = fh.create_dataset("transmission_matrix", data=t, compression="gzip", compression_opts=1)
-            ds.attrs["unit"] = "1 (field amplitude ratio, E|T_ij|^2 = 1/n_in)"
-            ds.attrs["layout"] = "rows = camera pixels (n_out), cols = input modes (n_in)"
-    log.info("saved device %s to %s", opu, path)
-    return path
-
-
-def load_device(path: str | os.PathLike, *, check_tm: bool = True):
-    """Load a device written by :func:`save_device`; returns a fresh :class:`photonics.OPU`.
-
-    The clock starts again at zero. If the file holds a TM, it is compared with the one the
-    stored config and seed regenerate (first rows), unless ``check_tm`` is False.
-    """
-    from .device import OPU
-
-    path = Path(path)
-    with open_h5(path, "photonics.device") as fh:
-        cfg = _config_of(fh, path)
-        if "seed" not in fh.attrs:
-            raise FileFormatError(f"{path}: no seed stored")
-        seed = int(fh.attrs["seed"])
-        stored = None
-        if "transmission_matrix" in fh:
-            ds = fh["transmission_matrix"]
-            if ds.shape != (cfg.n_out, cfg.n_in):
-                raise FileFormatError(
-                    f"{path}: transmission_matrix has shape {ds.shape} but the config says (n_out, n_in) = ({cfg.n_out}, {cfg.n_in})"
-                )
-            if ds.dtype.kind != "c":
-                raise FileFormatError(f"{path}: transmission_matrix must be complex (got dtype {ds.dtype})")
-            if check_tm:
-                stored = ds[: min(8, cfg.n_out)]
-    opu = OPU(cfg, seed=seed)
-    if stored is not None:
-        fresh = opu.medium.matrix(slice(0, stored.shape[0]), slice(0, cfg.n_in))
-        if not np.allclose(stored, fresh, rtol=1e-5, atol=1e-7):
-            raise FileFormatError(
-                f"{path}: the stored transmission matrix does not match the one its config and seed generate "
-                "(edited file or incompatible version); load it as a measured medium instead"
-            )
-    return opu
-
-
-def save_frames(
-    path: str | os.PathLike,
-    frames: np.ndarray,
-    *,
-    config: DeviceConfig | None = None,
-    seed: int | None = None,
-    unit: str = "DN",
-    name: str = "frames",
-    extra: dict[str, np.ndarray] | None = None,
-    attrs: dict[str, Any] | None = None,
-) -> Path:
-    """Save a frame stack (any shape, numeric) with its unit and the device config."""
-    arr = np.asarray(frames)
-    if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
-        raise ValidationError(f"frames must be a numeric array (got dtype {arr.dtype})")
-    path = Path(path)
-    with atomic_h5(path, "photonics.frames", config=config, seed=seed) as fh:
-        ds = fh.create_dataset(name, data=arr, compression="gzip", compression_opts=1)
-        ds.attrs["unit"] = unit
-        fh.attrs["main"] = name
-        for k, v in (extra or {}).items():
-            d = fh.create_dataset(k, data=np.asarray(v))
-            d.attrs["unit"] = ""
-        for k, v in (attrs or {}).items():
-            fh.attrs[k] = v
-    return path
-
-
-def load_frames(path: str | os.PathLike) -> tuple[np.ndarray, dict[str, Any]]:
-    """Load a frame stack; returns (array, metadata dict with 'unit', 'config', 'seed', attrs)."""
-    path = Path(path)
-    with open_h5(path, "photonics.frames") as fh:
-        name = fh.attrs.get("main", "frames")
-        if isinstance(name, bytes):
-            name = name.decode()
-        if name not in fh:
-            raise FileFormatError(f"{path}: dataset {name!r} is missing")
-        ds = fh[name]
-        arr = ds[()]
-        meta: dict[str, Any] = {"unit": ds.attrs.get("unit", "")}
-        meta["config"] = _config_of(fh, path) if "config" in fh.attrs else None
-        meta["seed"] = int(fh.attrs["seed"]) if "seed" in fh.attrs else None
-        for k, v in fh.attrs.items():
-            if k not in ("config", "seed", "schema", "kind", "main"):
-                meta[k] = v
-        for k in fh:
-            if k != name:
-                meta[k] = fh[k][()]
-    return arr, meta
-
-
-def save_result(path: str | os.PathLike, kind: str, values: dict[str, Any], *, config: DeviceConfig | None = None, seed: int | None = None, units: dict[str, str] | None = None) -> Path:
-    """Save a result: arrays become datasets, scalars/strings attributes; units recorded.
-
-    ``values`` may nest one level of dicts (stored as groups).
-    """
-    units = units or {}
-    path = Path(path)
-
-    def put(group, key, val, unit):
-        if isinstance(val, dict):
-            sub = group.create_group(key)
-            for k2, v2 in val.items():
-                put(sub, k2, v2, units.get(f"{key}.{k2}", ""))
-            return
-        if val is None:
-            return
-        arr = np.asarray(val)
-        if arr.ndim == 0 and arr.dtype.kind in "biufcUS":
-            group.attrs[key] = val if not isinstance(val, (np.generic,)) else val.item()
-            if unit:
-                group.attrs[f"{key}.unit"] = unit
-        else:
-            ds = group.create_dataset(key, data=arr)
-            ds.attrs["unit"] = unit
-
-    with atomic_h5(path, kind, config=config, seed=seed) as fh:
-        for k, v in values.items():
-            put(fh, k, v, units.get(k, ""))
-    return path
-
-
-def load_result(path: str | os.PathLike, kind: str) -> dict[str, Any]:
-    """Inverse of :func:`save_result` (units dropped; ``config`` parsed when present)."""
-    path = Path(path)
-
-    def get(group) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for k, v in group.attrs.items():
-            if k.endswith(".unit") or k in ("schema", "kind", "package_version"):
-                continue
-            out[k] = v.decode() if isinstance(v, bytes) else (v.item() if isinstance(v, np.generic) else v)
-        for k in group:
-            item = group[k]
-            out[k] = get(item) if hasattr(item, "keys") else item[()]
-        return out
-
-    with open_h5(path, kind) as fh:
-        data = get(fh)
-        if "config" in fh.attrs:
-            data["config"] = _config_of(fh, path)
-    return data
+    if not isinstance(text, str):
+        raise FileFormatError(f"{path}: attribute {name!r} must be a JSON string (got {type(text).__name__})")
+    return text
 
 
 def check_array_shape(arr: np.ndarray, shape: tuple, name: str) -> None:
     """Raise ShapeError unless ``arr.shape == shape`` (None entries match anything)."""
     if len(arr.shape) != len(shape) or any(s is not None and a != s for a, s in zip(arr.shape, shape)):
         raise ShapeError(f"{name} must have shape {shape} (got {arr.shape})")
-
-
-def write_json_atomic(path: str | os.PathLike, data: Any) -> Path:
-    """Write JSON atomically (temporary file + rename)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=_json_default))
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
-
-
-def _json_default(v):
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    if isinstance(v, Path):
-        return str(v)
-    raise TypeError(f"not JSON serialisable: {type(v).__name__}")

@@ -586,10 +586,9 @@ def write_study(result: ScalingResult, out_dir, *, plot: bool = True) -> dict:
     """
     import csv
     import io as _io
-    import os
     from pathlib import Path
 
-    from .io import write_json_atomic
+    from .io import write_json_atomic, write_text_atomic
 
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -600,18 +599,10 @@ def write_study(result: ScalingResult, out_dir, *, plot: bool = True) -> dict:
     wr = csv.DictWriter(buf, fieldnames=list(result.rows[0]))
     wr.writeheader()
     wr.writerows(result.rows)
-    csv_path = out / "scaling.csv"
-    tmp = csv_path.with_name(f".{csv_path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(buf.getvalue())
-        os.replace(tmp, csv_path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    paths["csv"] = csv_path
+    paths["csv"] = write_text_atomic(out / "scaling.csv", buf.getvalue())
     paths["json"] = write_json_atomic(out / "scaling.json", result.to_dict())
     if plot:
-        from .plotting.throughput import plot_scaling
+        from .plotting.throughput_plots import plot_scaling
 
         paths["png"] = plot_scaling(result, out / "scaling.png")
     return paths

@@ -2,7 +2,7 @@
 
 Reads the run folder's ``config.json`` and ``results.json`` and, for every method with optical
 feedback, rebuilds its device from the config and seed and reports the guarantee per step and
-over training (see :mod:`dfa.privacy` for the mechanism, the noise floor and what is covered).
+over training (see :mod:`dfa.studies.privacy` for the mechanism, the noise floor and what is covered).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ def register(sub) -> None:
         help="(epsilon, delta) of the optical error projection of a dfa train run",
         description="Differential privacy of the optical feedback of a dfa train run folder: the camera noise at the "
         "error projection as a Gaussian mechanism (noise floor lower-bounded per pixel), sensitivity from the error "
-        "quantizer's clipping, exact composition over the steps each sample takes part in. See dfa.privacy.",
+        "quantizer's clipping, exact composition over the steps each sample takes part in. See dfa.studies.privacy.",
     )
     p.add_argument("run", metavar="RUN_DIR", help="a run folder written by dfa train")
     p.add_argument("--delta", type=float, default=1e-5, help="delta of the guarantee (default 1e-5)")
@@ -30,8 +30,8 @@ def run(args) -> int:
 
     from photonics.errors import ConfigError, FileFormatError
 
-    from dfa.config import TrainConfig
-    from dfa.privacy import run_privacy
+    from dfa.trainer.config import TrainConfig
+    from dfa.studies.privacy import run_privacy
 
     folder = Path(args.run)
     for name in ("config.json", "results.json"):
@@ -70,5 +70,5 @@ def run(args) -> int:
                   f"{n['sigma_typical_e_median']:.3g} e-")
             print(f"  participations: {r.participations} ({r.participation_rule})")
     print("covers the feedback channel only (the forward pass and the output layer see the data without noise); "
-          "shot noise modelled as Gaussian with a floored variance; see dfa.privacy")
+          "shot noise modelled as Gaussian with a floored variance; see dfa.studies.privacy")
     return 0

@@ -36,7 +36,7 @@ def register(sub) -> None:
 def run(args) -> int:
     from photonics.errors import ConfigError
 
-    from dfa.sweep import format_summary, load_spec, plan_sweep, replot, run_sweep
+    from dfa.studies.sweep import format_summary, load_spec, plan_sweep, replot, run_sweep
 
     if args.plot:
         if args.spec:

@@ -105,7 +105,7 @@ def _load_file(path: str) -> dict:
 def _overrides(args) -> dict:
     over: dict = {}
     for key in ("model", "epochs", "batch_size", "steps_per_epoch", "lr", "optimizer", "weight_decay", "max_steps", "seed",
-                "device", "align_every", "checkpoint_every"):
+                "device", "align_every", "checkpoint_every", "precision"):
         v = getattr(args, key)
         if v is not None:
             over[key] = v
@@ -149,24 +149,11 @@ def _int_list(text: str, option: str) -> list[int]:
         raise ConfigError(f"{option} expects comma-separated integers (got {text!r})") from None
 
 
-def resolve_precision(args) -> str | None:
-    """--precision, else the ``precision`` key of the --config file, else None (fp32, or the checkpoint's on resume)."""
-    if getattr(args, "precision", None):
-        return args.precision
-    if args.config and not args.resume:
-        value = _load_file(args.config).get("precision")
-        if value is not None:
-            from dfa.train import _check_precision
-
-            return _check_precision(value)
-    return None
-
-
 def build_config(args):
     """The TrainConfig of the command line (``--config`` file, then explicit options)."""
     from photonics.errors import ConfigError
 
-    from dfa.config import TrainConfig, make_config
+    from dfa.trainer.config import TrainConfig, make_config
 
     over = _overrides(args)
     if args.resume:
@@ -187,7 +174,6 @@ def build_config(args):
         raise ConfigError(f"{args.config}: must hold a table of training settings")
     dataset = args.dataset or base.pop("dataset", "digits")
     base.pop("dataset", None)
-    base.pop("precision", None)  # not a TrainConfig setting: see resolve_precision
     fb = dict(base.pop("feedback", {}) or {})
     fb.update(over.pop("feedback", {}))
     tp = dict(base.pop("two_pass", {}) or {})
@@ -203,13 +189,12 @@ def build_config(args):
 def run(args) -> int:
     import json
 
-    from dfa.report import format_table, results_json
-    from dfa.train import run_training
+    from dfa.trainer.report import format_table, results_json
+    from dfa.trainer.train import run_training
 
-    from dfa.threads import set_threads
+    from dfa.trainer.threads import set_threads
 
     cfg = build_config(args)
-    precision = resolve_precision(args)
     set_threads(args.threads)
     if args.resume:
         out = Path(args.resume)
@@ -223,22 +208,21 @@ def run(args) -> int:
         file=sys.stderr,
     )
     try:
-        results = run_training(cfg, out, resume=bool(args.resume), progress=not args.no_progress, plots=not args.no_plots,
-                               precision=precision)
+        results = run_training(cfg, out, resume=bool(args.resume), progress=not args.no_progress, plots=not args.no_plots)
     except KeyboardInterrupt:
         print(f"\ndfa train: interrupted; continue with: dfa train --resume {out}", file=sys.stderr)
         return 130
     if args.json:
-        from dfa.data import load_dataset
+        from dfa.zoo.data import load_dataset
 
         data = load_dataset(cfg.dataset, **cfg.dataset_options)
         print(json.dumps(results_json(cfg, data, results), indent=2))
         return 0
-    from dfa.train import format_step_costs
+    from dfa.trainer.result import format_step_costs
 
     first = next(iter(results.values()))
     if "frechet_distance" in first.metrics:  # diffusion: sample quality against real digits
-        from dfa.diffusion import format_diffusion_table
+        from dfa.zoo.diffusion import format_diffusion_table
 
         ref = {k: first.metrics[k] for k in ("real_accuracy", "real_frechet_distance") if k in first.metrics}
         print(format_diffusion_table(results, reference=ref if len(ref) == 2 else None))

@@ -1,6 +1,9 @@
 """Compute backends for the simulated optical chain beyond numpy/numba.
 
-* :mod:`photonics.backends.torch_backend`: the projection, the intensity and the camera chain
-  in PyTorch, on CPU or CUDA (``TorchOPU``), with the counter-based generator ported so that
-  the numbers match the numpy path. torch is imported only when that module's functions run.
+* :mod:`photonics.backends.torch_kernels`: the counter-based generator, the procedural TM
+  blocks, the intensity and the camera read-out ported to PyTorch (same numbers as numpy);
+* :mod:`photonics.backends.torch_opu`: :class:`~photonics.backends.torch_opu.TorchOPU`, a
+  device's projection on a torch device (CPU or CUDA) through the OPU's public seam.
+
+torch is imported only when these modules' functions run.
 """

@@ -26,7 +26,7 @@ from .photon_transfer import PhotonTransferResult, analyze_photon_transfer, meas
 from .reference import ReferenceCharacterization, ReferenceChoice, characterize_reference, choose_reference_fraction
 from .report import STEPS, CalibrationReport, calibrate_device, device_truth, summary_dict, write_report
 from .result import CalibrationResult, Measured
-from .speckle import SpeckleCharacterization, characterize_speckle
+from photonics.calibration.speckle_characterization import SpeckleCharacterization, characterize_speckle
 from .tm_retrieval import ProbeSweep, TMRetrieval, phase_retrieval_rows, probe_sweep, retrieve_tm, row_quality, tm_quality
 
 __all__ = [

@@ -40,7 +40,7 @@ from .reference import (
     reference_truth,
 )
 from .result import CalibrationResult, Measured, relative_error
-from .speckle import SpeckleCharacterization, characterize_speckle, speckle_truth
+from photonics.calibration.speckle_characterization import SpeckleCharacterization, characterize_speckle, speckle_truth
 from .tm_retrieval import ProbeSweep, TMRetrieval, probe_sweep, retrieve_tm, tm_quality
 
 log = logging.getLogger(__name__)
@@ -431,7 +431,7 @@ def write_report(report: CalibrationReport, out_dir: str | os.PathLike, *, opu=N
 
 
 def _write_plots(report: CalibrationReport, out: Path, opu, truth) -> dict[str, Path]:
-    from ..plotting import calibration as pc
+    from ..plotting import calibration_plots as pc
 
     paths: dict[str, Path] = {}
     shape = tuple(opu.config.medium.image_shape) if opu is not None else None
@@ -441,12 +441,12 @@ def _write_plots(report: CalibrationReport, out: Path, opu, truth) -> dict[str, 
     if report.fixed_pattern is not None:
         paths["maps.png"] = pc.plot_maps(report.fixed_pattern, out / "maps.png", shape)
     if report.speckle is not None:
-        from ..plotting import speckle as ps
+        from ..plotting import speckle_plots as ps
 
         s = report.speckle
         paths["speckle_image.png"] = ps.plot_speckle_image(s.example_image_dn, out / "speckle_image.png", title="speckle (dark-subtracted, averaged)", unit="DN")
         paths["speckle_histogram.png"] = ps.plot_intensity_histogram(s.histogram(), out / "speckle_histogram.png")
-        from ..speckle import GrainSize
+        from photonics.statistics import GrainSize
 
         grain = GrainSize(s.grain_size_px.value, s.grain_x_px, s.grain_y_px, s.correlation_area_px)
         paths["speckle_autocorrelation.png"] = ps.plot_autocorrelation(s.autocorrelation(), out / "speckle_autocorrelation.png", grain)

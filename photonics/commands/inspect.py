@@ -48,11 +48,11 @@ def inspect_device(opu, out_dir, *, n_frames: int = 16, density: float = 0.5, ma
     """
     import numpy as np
 
-    from .. import speckle as S
+    from .. import statistics as S
     from ..errors import ValidationError
     from ..io import write_json_atomic
     from ..medium import DriftingMedium, MultiSliceMedium
-    from ..plotting import speckle as P
+    from ..plotting import speckle_plots as P
     from ..rng import generator
     from ..validation import check_int, check_real
 

@@ -31,7 +31,7 @@ def load_input(path: str):
     import numpy as np
 
     from ..errors import FileFormatError
-    from ..io import load_frames
+    from ..records import load_frames
 
     p = Path(path)
     if not p.is_file():
@@ -68,7 +68,7 @@ def make_encoder(name: str, bits: int, threshold: float):
 
 def run(args) -> int:
     from ..device import OPU
-    from ..io import save_frames
+    from ..records import save_frames
 
     cfg = device_from_args(args)
     x = load_input(args.input)

@@ -53,7 +53,7 @@ def _inputs(args):
 
 
 def run_svd(args) -> int:
-    from ..io import save_result
+    from ..records import save_result
     from ..randnla import randomized_svd
 
     cfg, a = _inputs(args)

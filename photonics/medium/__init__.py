@@ -26,7 +26,7 @@ from .drifting import DriftingMedium
 from .gaussian import GaussianMedium
 from .measured import MeasuredMedium, load_transmission_matrix, save_transmission_matrix
 from .multislice import MultiSliceMedium
-from .speckle import SpeckleMedium
+from photonics.medium.speckle_grain import SpeckleMedium
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ toolkit's metadata:
 * a real dataset (a real-valued TM), accepted with a log message.
 
 The dataset is ``dataset`` if given, else ``transmission_matrix`` (written by
-:func:`save_transmission_matrix` and by :func:`photonics.io.save_device`), else the only
+:func:`save_transmission_matrix` and by :func:`photonics.device.save_device`), else the only
 2-D (or n x m x 2) numeric dataset in the file. Files written by the toolkit
 (``kind`` attribute starting with ``photonics.``) must carry a supported ``schema``.
 
@@ -175,7 +175,8 @@ def load_transmission_matrix(path: str | os.PathLike, dataset: str | None = None
     """
     import h5py
 
-    from ..io import SCHEMA_VERSION, _config_of
+    from ..io import SCHEMA_VERSION
+    from ..records import stored_device_config
 
     path = Path(path)
     if not path.is_file():
@@ -208,7 +209,7 @@ def load_transmission_matrix(path: str | os.PathLike, dataset: str | None = None
             if k in ("config", "kind"):
                 continue
             meta[k] = v.decode() if isinstance(v, bytes) else (v.item() if isinstance(v, np.generic) else v)
-        meta["config"] = _config_of(fh, path) if "config" in fh.attrs else None
+        meta["config"] = stored_device_config(fh, path) if "config" in fh.attrs else None
     tm = _to_complex(raw, path, name)
     if min(tm.shape) < 1:
         raise FileFormatError(f"{path}: dataset {name!r} is empty (shape {tm.shape})")

@@ -23,17 +23,18 @@ def new_figure(*args, **kwargs):
 
 
 def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> Path:
-    """Save ``fig`` as PNG atomically (temporary file renamed into place) and close it."""
+    """Save ``fig`` atomically (:func:`photonics.io.atomic_path`) and close it; the format
+    follows the file suffix (PNG when there is none)."""
     import matplotlib.pyplot as plt
 
+    from ..io import atomic_path
+
     path = Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.png")
+    fmt = path.suffix.lstrip(".").lower() or "png"
     try:
         fig.tight_layout()
-        fig.savefig(tmp, dpi=dpi)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=dpi, format=fmt)
     finally:
         plt.close(fig)
-        if tmp.exists():
-            tmp.unlink()
     return path

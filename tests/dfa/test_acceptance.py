@@ -12,7 +12,7 @@ import math
 import pytest
 
 from dfa import make_config, train_method
-from dfa.data import load_dataset
+from dfa.zoo.data import load_dataset
 
 
 def test_digits_mlp_bp_dfa_optical():
@@ -29,8 +29,8 @@ def test_char_transformer_trains_with_dfa(tmp_path):
     import torch
     import torch.nn.functional as F
 
-    from dfa.checkpoint import load_checkpoint
-    from dfa.train import build_components
+    from dfa.trainer.checkpoint import load_checkpoint
+    from dfa.trainer.train import build_components
 
     cfg = make_config("chars", epochs=1, steps_per_epoch=150, batch_size=16, methods=("dfa",), align_every=0)
     r = train_method(cfg, "dfa", progress=False, checkpoint=tmp_path / "lm.pt")

@@ -63,7 +63,7 @@ def test_errors_exit_2_with_a_message(tmp_path, capsys):
     assert "feedback.threshold must be < 1" in capsys.readouterr().err
     import numpy as np
 
-    from dfa.feedback import save_feedback_matrix
+    from dfa.mechanism.feedback import save_feedback_matrix
 
     save_feedback_matrix(tmp_path / "b.h5", np.ones((20, 10)))  # the model needs 16 x 10
     assert main(["train", "--methods", "stored-dfa", "--stored-feedback", str(tmp_path / "b.h5"), *FAST,

@@ -6,9 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from dfa.data import dataset_names, load_dataset, make_mnist1d, read_idx, write_idx
-from dfa.data.chars import UNK, python_help_text
-from dfa.data.idx import load_mnist
+from dfa.zoo.data import dataset_names, load_dataset, make_mnist1d, read_idx, write_idx
+from dfa.zoo.data.chars import UNK, python_help_text
+from dfa.zoo.data.idx import load_mnist
 from photonics.errors import ConfigError, FileFormatError, ShapeError, ValidationError
 
 

@@ -6,11 +6,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dfa.data import load_dataset
-from dfa.dfa import DFA
+from dfa.zoo.data import load_dataset
+from dfa.mechanism.dfa import DFA
 from dfa.errors import TrainingDivergedError
-from dfa.feedback import GaussianFeedback, StoredFeedback
-from dfa.models import MLP, build_model
+from dfa.mechanism.feedback import GaussianFeedback, StoredFeedback
+from dfa.zoo.models import MLP, build_model
 from photonics.errors import ConfigError, ShapeError, ValidationError
 
 

@@ -7,17 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from dfa.feedback import (
-    ErrorQuantizer,
-    FeedbackConfig,
-    GaussianFeedback,
-    OpticalFeedback,
-    StoredFeedback,
-    build_feedback,
-    load_feedback_matrix,
-    save_feedback_matrix,
-    ternarize_error,
-)
+from dfa.mechanism.feedback import ErrorQuantizer, FeedbackConfig, GaussianFeedback, OpticalFeedback, StoredFeedback, build_feedback, load_feedback_matrix, save_feedback_matrix, ternarize_error
 from photonics import OPU, DeviceConfig
 from photonics.errors import ConfigError, FileFormatError, ShapeError, ValidationError
 

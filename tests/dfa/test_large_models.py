@@ -10,12 +10,12 @@ import torch
 import torch.nn.functional as F
 
 from dfa import make_config, train_method
-from dfa.checkpoint import load_checkpoint
-from dfa.dfa import DFA
-from dfa.data import load_dataset
-from dfa.feedback import GaussianFeedback
-from dfa.models import build_model, n_parameters
-from dfa.models_large import GPT, gpt_parameter_count
+from dfa.trainer.checkpoint import load_checkpoint
+from dfa.mechanism.dfa import DFA
+from dfa.zoo.data import load_dataset
+from dfa.mechanism.feedback import GaussianFeedback
+from dfa.zoo.models import build_model, n_parameters
+from dfa.zoo.models_large import GPT, gpt_parameter_count
 from photonics.errors import ConfigError
 
 CONFIGS = Path(__file__).resolve().parents[2] / "data" / "configs"

@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from dfa import make_config, train_method
-from dfa.checkpoint import load_checkpoint
-from dfa.feedback import FeedbackConfig, GaussianFeedback, build_feedback
-from dfa.train import build_components, summarize_step_costs
+from dfa.trainer.checkpoint import load_checkpoint
+from dfa.mechanism.feedback import FeedbackConfig, GaussianFeedback, build_feedback
+from dfa.trainer.result import summarize_step_costs
+from dfa.trainer.train import build_components
 from photonics.errors import ConfigError
 
 CONFIGS = Path(__file__).resolve().parents[2] / "data" / "configs"
@@ -41,19 +42,19 @@ def test_summarize_step_costs_by_hand():
 
 def test_bf16_autocast_trains_and_resume_keeps_the_precision(tmp_path):
     cfg = make_config("chars", methods=("dfa",), **{**GPT_TINY, "steps_per_epoch": 10})
-    r = train_method(cfg, "dfa", progress=False, precision="bf16", checkpoint=tmp_path / "c.pt")
+    r = train_method(cfg.replace(precision="bf16"), "dfa", progress=False, checkpoint=tmp_path / "c.pt")
     assert r.describe["precision"] == "bf16" and np.isfinite(r.metrics["loss"])
     assert r.history["test_loss"][-1] < r.history["test_loss"][0]
     ck = load_checkpoint(tmp_path / "c.pt")
     assert ck["precision"] == "bf16"
     with pytest.raises(ConfigError, match="trained in bf16, not fp32"):
-        train_method(cfg.replace(max_steps=12), "dfa", progress=False, precision="fp32", checkpoint=tmp_path / "c.pt", resume=True)
+        train_method(cfg.replace(max_steps=12, precision="fp32"), "dfa", progress=False, checkpoint=tmp_path / "c.pt", resume=True)
     with pytest.raises(ConfigError, match="precision must be one of"):
-        train_method(cfg, "dfa", progress=False, precision="fp16")
+        cfg.replace(precision="fp16")
 
 
 def test_bf16_forward_and_float32_projection():
-    from dfa.train import _AutocastTask
+    from dfa.trainer.train import _AutocastTask
 
     cfg = make_config("chars", methods=("dfa",), **GPT_TINY)
     _, model, task = build_components(cfg)
@@ -89,8 +90,8 @@ def test_shipped_configs_load_and_build(name):
     meta device, so that they cost no memory)."""
     from dfa.commands.train import _load_file, build_config
     from dfa.cli import build_parser
-    from dfa.data import load_dataset
-    from dfa.models import build_model
+    from dfa.zoo.data import load_dataset
+    from dfa.zoo.models import build_model
 
     args = build_parser().parse_args(["train", "--config", str(CONFIGS / name)])
     cfg = build_config(args)
@@ -108,8 +109,8 @@ def test_shipped_configs_load_and_build(name):
 def test_stochastic_rounding_is_unbiased_and_replays():
     """E[s q] = e for the stochastic bit-plane quantizer (k-sigma test over draws), |q| <= L,
     and the draws are a pure function of (seed, draw index)."""
-    from dfa.feedback import StochasticQuantizer, _quantize
-    from dfa.quantize import ErrorQuantizer
+    from dfa.mechanism.feedback import StochasticQuantizer, _quantize
+    from dfa.mechanism.quantize import ErrorQuantizer
     from photonics.errors import ValidationError
 
     g = np.random.default_rng(0)

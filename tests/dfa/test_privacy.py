@@ -9,19 +9,8 @@ import pytest
 from scipy import integrate
 from scipy.stats import norm
 
-from dfa.privacy import (
-    RDP_ORDERS,
-    compose_mu,
-    feedback_privacy,
-    gaussian_delta,
-    gaussian_epsilon,
-    max_sign_norm,
-    participations,
-    projection_noise,
-    rdp_epsilon,
-    run_privacy,
-)
-from dfa.quantize import ErrorQuantizer
+from dfa.studies.privacy import RDP_ORDERS, compose_mu, feedback_privacy, gaussian_delta, gaussian_epsilon, max_sign_norm, participations, projection_noise, rdp_epsilon, run_privacy
+from dfa.mechanism.quantize import ErrorQuantizer
 from photonics import OPU, DeviceConfig
 from photonics.errors import ValidationError
 
@@ -85,7 +74,7 @@ def test_max_sign_norm_is_the_maximum_over_the_clipping_box():
     box = g.uniform(-1, 1, size=(2000, 6))
     assert np.linalg.norm(box @ w.T, axis=1).max() <= best + 1e-12
     # above the enumeration limit: the bound sqrt(n) ||W||_2 is >= the exact value
-    import dfa.privacy as priv
+    import dfa.studies.privacy as priv
 
     lim = priv.EXACT_ENUMERATION_MAX_N
     try:
@@ -201,7 +190,7 @@ def test_participations_rule():
 
 def test_run_privacy_of_a_training_run():
     from dfa import make_config, train_method
-    from dfa.data import load_dataset
+    from dfa.zoo.data import load_dataset
 
     data = load_dataset("digits")
     cfg = make_config("digits", epochs=3, max_steps=50, batch_size=64, model_options={"hidden": [16]}, align_every=0,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from dfa.feedback import FeedbackConfig, build_feedback
+from dfa.mechanism.feedback import FeedbackConfig, build_feedback
 from photonics.errors import ConfigError
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from dfa.cli import main
-from dfa.sweep import SweepError, SweepStore, record_differences, replot, run_point, run_sweep
+from dfa.studies.sweep import SweepError, SweepStore, record_differences, replot, run_point, run_sweep
 
 REPO = Path(__file__).resolve().parents[2]
 

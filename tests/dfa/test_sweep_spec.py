@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from dfa.sweep import load_spec, plan_sweep, spec_from_dict
+from dfa.studies.sweep import load_spec, plan_sweep, spec_from_dict
 from photonics import DeviceConfig
 from photonics.budget import noise_budget
 from photonics.errors import ConfigError, FileFormatError
@@ -196,8 +196,8 @@ def test_every_feedback_field_is_classified_for_the_shared_reference_runs():
     reference run could be retrained for every optical setting (or, worse, reset wrongly)."""
     from dataclasses import fields
 
-    from dfa.feedback import FeedbackConfig
-    from dfa.sweep.plan import COMMON_FEEDBACK_FIELDS, OPTICAL_FEEDBACK_FIELDS, QUANTIZER_FIELDS
+    from dfa.mechanism.feedback import FeedbackConfig
+    from dfa.studies.sweep.plan import COMMON_FEEDBACK_FIELDS, OPTICAL_FEEDBACK_FIELDS, QUANTIZER_FIELDS
 
     lists = (COMMON_FEEDBACK_FIELDS, OPTICAL_FEEDBACK_FIELDS, QUANTIZER_FIELDS)
     names = [f.name for f in fields(FeedbackConfig)]

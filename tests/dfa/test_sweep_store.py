@@ -5,8 +5,8 @@ import logging
 
 import pytest
 
-from dfa.sweep import SweepStore
-from dfa.sweep.store import RECORD_VERSION
+from dfa.studies.sweep import SweepStore
+from dfa.studies.sweep.store import RECORD_VERSION
 from photonics.errors import ConfigError, FileFormatError
 
 

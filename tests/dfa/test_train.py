@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from dfa import make_config, run_training, train_method
-from dfa.checkpoint import load_checkpoint
-from dfa.config import TrainConfig
+from dfa.trainer.checkpoint import load_checkpoint
+from dfa.trainer.config import TrainConfig
 from dfa.errors import TrainingDivergedError
-from dfa.train import build_components
+from dfa.trainer.train import build_components
 from photonics.errors import ConfigError, FileFormatError
-from photonics.io import load_result
+from photonics.records import load_result
 
 SMALL = dict(epochs=2, batch_size=64, model_options={"hidden": [32, 32]}, align_every=5)
 
@@ -56,7 +56,7 @@ def test_methods_share_initial_weights_and_batches():
 
 def test_feedback_stays_fixed_during_training(tmp_path):
     cfg = _cfg(max_steps=10, methods=("dfa", "optical-dfa"), feedback={"opu": "ideal"})
-    from dfa.feedback import build_feedback
+    from dfa.mechanism.feedback import build_feedback
 
     fresh = build_feedback("gaussian", 10, 64, seed=cfg.seed, config=cfg.feedback)
     train_method(cfg, "dfa", checkpoint=tmp_path / "dfa.pt", progress=False)
@@ -203,7 +203,7 @@ def test_dataset_feedback_defaults_merge_with_overrides():
     c = make_config("chars", feedback={"threshold": 0.2})
     assert (c.feedback.encoding, c.feedback.n_bits, c.feedback.rounding, c.feedback.threshold) == ("bitplanes", 1, "stochastic", 0.2)
     assert c.feedback.opu_overrides["camera.bit_depth"] == 12  # nested defaults survive the merge
-    from dfa.feedback import FeedbackConfig
+    from dfa.mechanism.feedback import FeedbackConfig
 
     assert make_config("chars", feedback=FeedbackConfig()).feedback.encoding == "ternary"
     assert make_config("digits").feedback.encoding == "ternary"

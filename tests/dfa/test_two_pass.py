@@ -10,13 +10,13 @@ import torch
 import torch.nn.functional as F
 
 from dfa import make_config, train_method
-from dfa.checkpoint import load_checkpoint
+from dfa.trainer.checkpoint import load_checkpoint
 from dfa.cli import main
-from dfa.config import TrainConfig, TwoPassConfig
-from dfa.data import load_dataset
-from dfa.feedback import GaussianFeedback, StoredFeedback, save_feedback_matrix
-from dfa.models import CNN, MLP
-from dfa.two_pass import TwoPass, two_pass_layers
+from dfa.trainer.config import TrainConfig, TwoPassConfig
+from dfa.zoo.data import load_dataset
+from dfa.mechanism.feedback import GaussianFeedback, StoredFeedback, save_feedback_matrix
+from dfa.zoo.models import CNN, MLP
+from dfa.mechanism.two_pass import TwoPass, two_pass_layers
 from photonics.errors import ConfigError, ShapeError, ValidationError
 
 SMALL = dict(epochs=2, batch_size=64, model_options={"hidden": [32, 32]}, align_every=0)
@@ -237,11 +237,13 @@ def test_settings_reach_f_and_the_optical_device():
 def test_stored_f_is_used():
     """stored-two-pass with the digital run's own F (from its checkpointable state) trains the same."""
     cfg = _cfg(max_steps=5, methods=("two-pass", "stored-two-pass"))
-    from dfa.methods import build_method
-    from dfa.train import build_components
+    from dfa.trainer.methods import build_method
+    from dfa.trainer.train import build_components
 
     _, model, task = build_components(cfg)
-    fmat = build_method("two-pass", model, task, seed=cfg.seed, feedback=cfg.feedback).provider.matrix.double().numpy()
+    method = build_method("two-pass", model, task, cfg)
+    assert method.settings is cfg.two_pass  # the method reads the two-pass settings of the config it receives
+    fmat = method.provider.matrix.double().numpy()
     import tempfile
     from pathlib import Path
 
@@ -267,7 +269,7 @@ def test_config_validation_and_round_trip():
     assert c.two_pass.lr_decay_epochs == (10, 20)
     assert [c.two_pass.update_factor(e) for e in (0, 9, 10, 19, 20, 50)] == pytest.approx([1, 1, 0.1, 0.1, 0.01, 0.01])
     assert c.differences(c.replace(two_pass={"f_scale": 0.03})) == ["two_pass.f_scale"]
-    assert c.replace(lr=0.5).feedback._two_pass == c.two_pass  # the settings travel to the methods
+    assert c.replace(lr=0.5).two_pass == c.two_pass  # the settings travel with the config the methods receive
     # old configs without two-pass settings still load
     d = json.loads(c.to_json())
     del d["two_pass"]
@@ -290,7 +292,7 @@ def test_unsupported_inputs_are_refused():
     with pytest.raises(ConfigError, match="trains classifiers"):
         train_method(make_config("graph", methods=("two-pass",), max_steps=1), "two-pass", progress=False)
     with pytest.raises(ConfigError, match="needs precision fp32"):
-        train_method(_cfg(max_steps=1, methods=("two-pass",)), "two-pass", progress=False, precision="bf16")
+        train_method(_cfg(max_steps=1, methods=("two-pass",), precision="bf16"), "two-pass", progress=False)
     with pytest.raises(ConfigError, match="handles the mlp and cnn models"):
         two_pass_layers(torch.nn.Sequential(torch.nn.Linear(3, 2)))
     model = MLP(4, 3, hidden=[5])

@@ -5,7 +5,7 @@ import pytest
 
 from photonics import OPU, DeviceConfig
 from photonics.calibration import SpeckleCharacterization, characterize_speckle, choose_exposure
-from photonics.calibration.speckle import speckle_statistics, speckle_truth
+from photonics.calibration.speckle_characterization import speckle_statistics, speckle_truth
 from photonics.errors import CalibrationError, ValidationError
 
 K_SIGMA = 4.0

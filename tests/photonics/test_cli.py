@@ -6,7 +6,7 @@ import numpy as np
 
 from photonics import OPU, DeviceConfig
 from photonics.cli import main
-from photonics.io import load_frames
+from photonics.records import load_frames
 
 
 def test_info_text_and_json(capsys):

@@ -6,7 +6,9 @@ import pytest
 
 from photonics import OPU, DeviceConfig
 from photonics.errors import FileFormatError, ValidationError
-from photonics.io import atomic_h5, load_device, load_frames, load_result, save_device, save_frames, save_result
+from photonics.device import load_device, save_device
+from photonics.io import atomic_h5
+from photonics.records import load_frames, load_result, save_frames, save_result
 
 
 def _listing(d):

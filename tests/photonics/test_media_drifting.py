@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from photonics import OPU, DeviceConfig
-from photonics import speckle as S
+from photonics import statistics as S
 from photonics.errors import ConfigError, ValidationError
 from photonics.medium import DriftingMedium, GaussianMedium, MeasuredMedium, SpeckleMedium, build_medium
 from tests.helpers import binary_frames

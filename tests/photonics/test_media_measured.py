@@ -9,7 +9,7 @@ import pytest
 
 from photonics import OPU, DeviceConfig
 from photonics.errors import ConfigError, FileFormatError, ValidationError
-from photonics.io import save_device
+from photonics.device import save_device
 from photonics.medium import MeasuredMedium, build_medium, load_transmission_matrix, save_transmission_matrix
 from tests.helpers import binary_frames
 

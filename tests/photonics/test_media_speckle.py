@@ -9,7 +9,7 @@ import pytest
 from scipy import optimize, special
 
 from photonics import OPU, DeviceConfig
-from photonics import speckle as S
+from photonics import statistics as S
 from photonics.errors import ConfigError, ShapeError, ValidationError
 from photonics.medium import SpeckleMedium, build_medium
 from tests.helpers import binary_frames

@@ -477,7 +477,7 @@ def test_photonics_imports_without_sklearn_or_torch():
 # ---- command line and accuracy study ---------------------------------------------------------------
 def test_cli_svd_and_trace(rng, tmp_path, capsys):
     from photonics.cli import main
-    from photonics.io import load_result
+    from photonics.records import load_result
 
     a = low_rank(rng, 30, 20, 3)
     np.save(tmp_path / "a.npy", a)
@@ -504,7 +504,7 @@ def test_accuracy_study_smoke(tmp_path):
     import importlib.util
     from pathlib import Path
 
-    from photonics.plotting.randnla import plot_randnla_study
+    from photonics.plotting.randnla_plots import plot_randnla_study
 
     path = Path(__file__).resolve().parents[2] / "benchmarks" / "randnla.py"
     spec = importlib.util.spec_from_file_location("bench_randnla", path)

@@ -8,7 +8,7 @@ import pytest
 from scipy import integrate, ndimage
 from threadpoolctl import threadpool_limits
 
-from photonics import speckle as S
+from photonics import statistics as S
 from photonics.errors import DTypeError, ShapeError, ValidationError
 from tests.helpers import ks_critical
 

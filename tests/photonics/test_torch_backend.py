@@ -9,8 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from photonics import OPU, DeviceConfig, kernels as K  # noqa: E402
-from photonics.backends.torch_backend import (  # noqa: E402
-    TorchOPU,
+from photonics.backends.torch_kernels import (  # noqa: E402
     camera_torch,
     gaussian_block_torch,
     major_keys_torch,
@@ -18,6 +17,7 @@ from photonics.backends.torch_backend import (  # noqa: E402
     normal_torch,
     poisson_torch,
 )
+from photonics.backends.torch_opu import TorchOPU  # noqa: E402
 from photonics.errors import DTypeError, ShapeError, ValidationError  # noqa: E402
 from tests.helpers import binary_frames  # noqa: E402
 
@@ -30,7 +30,7 @@ def _t(a: np.ndarray):
 
 
 def test_photonics_never_imports_torch():
-    code = "import sys, photonics, photonics.backends.torch_backend, photonics.distributed, photonics.scaling; print('torch' in sys.modules)"
+    code = "import sys, photonics, photonics.backends.torch_opu, photonics.backends.torch_kernels, photonics.distributed, photonics.scaling; print('torch' in sys.modules)"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.strip() == "False", r.stderr
 

@@ -1,0 +1,1 @@
+"""Studies built on the trainer: noise-impact sweeps (Dask), privacy accounting, their plots."""
