@@ -158,6 +158,18 @@ class OPU:
         """Simulated device time so far: frames x frame period + idle time [s]."""
         return self._frames * self.config.frame_period_s + self._idle_s
 
+    def reserve_frames(self, n: int) -> int:
+        """Advance the frame clock by ``n`` frames; return the global index of the first.
+
+        The seam for compute backends (:mod:`photonics.backends`) that acquire frames outside
+        this object: frame ``k`` draws the noise realisation of global frame ``k``, and every
+        frame costs one frame period of device time, whoever computes it.
+        """
+        n = check_int(n, "n", low=0, error=ValidationError)
+        first = self._frames
+        self._frames += n
+        return first
+
     def wait(self, seconds: float) -> None:
         """Let device time pass without acquiring (the medium may drift meanwhile) [s]."""
         if not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds >= 0):
@@ -165,8 +177,12 @@ class OPU:
         self._idle_s += float(seconds)
 
     # ---- the optical chain ----------------------------------------------------------------------
-    def _constant_field(self, ref_on: bool, time_s: float) -> np.ndarray:
-        """Constant field c (complex128, n_out): leaking OFF signal modes + reference block."""
+    def constant_field(self, ref_on: bool, time_s: float | None = None) -> np.ndarray:
+        """Constant field c (complex128, n_out) added to every frame: leaking OFF signal modes +
+        reference block (ON or OFF), in the medium's field units, at device time ``time_s``
+        (default now). Part of the seam a compute backend uses (see :meth:`reserve_frames`)."""
+        if time_s is None:
+            time_s = self.device_time_s
         if self.medium.is_static and ref_on in self._const_cache:
             return self._const_cache[ref_on]
         cfg = self.config
@@ -191,7 +207,7 @@ class OPU:
 
     def _power(self, frames_u8: np.ndarray, ref_on: bool, time_s: float) -> np.ndarray:
         split = self.modulator.split_field(self.medium, frames_u8, time_s)
-        c = self._constant_field(ref_on, time_s)
+        c = self.constant_field(ref_on, time_s)
         out = np.empty((frames_u8.shape[0], self.n_out), dtype=np.float32)
         kern = kernels.intensity_serial if out.size < kernels.SERIAL_BELOW else kernels.intensity_numba
         kern(
@@ -221,9 +237,7 @@ class OPU:
                 power = self._power(frames_u8, ref_on, self.device_time_s)
             else:
                 power = np.zeros((n, self.n_out), dtype=np.float32)
-            out = self.camera._read(power, self._frames, exposure_s)
-            self._frames += n
-            return out
+            return self.camera._read(power, self.reserve_frames(n), exposure_s)
         out = np.empty((n, self.n_out), dtype=self.config.camera.output_dtype)
         starts = range(0, n, step)
         it = tqdm(starts, desc="frames", unit="chunk", disable=not (self.progress and len(starts) > 1), leave=False)
@@ -233,8 +247,7 @@ class OPU:
                 power = self._power(frames_u8[s:e], ref_on, self.device_time_s)
             else:
                 power = np.zeros((e - s, self.n_out), dtype=np.float32)
-            out[s:e] = self.camera._read(power, self._frames, exposure_s)
-            self._frames += e - s
+            out[s:e] = self.camera._read(power, self.reserve_frames(e - s), exposure_s)
         return out
 
     def _encode(self, x, encoder: Encoder | None):
@@ -297,7 +310,7 @@ class OPU:
         p2 = p[None] if single else p
         exposure_s = self.camera.check_exposure(exposure_s)
         out = self.camera.read(p2, self._frames, exposure_s)  # validates shape, finiteness, sign
-        self._frames += out.shape[0]
+        self.reserve_frames(out.shape[0])
         return out[0] if single else out
 
     def dark_frames(self, n: int, exposure_s: float | None = None) -> np.ndarray:
@@ -453,7 +466,7 @@ class OPU:
         else:
             f = self.modulator.check_frames(frames).astype(np.float64)
             t = self.transmission_matrix.astype(np.complex128)
-            c = self._constant_field(False, self.device_time_s)
+            c = self.constant_field(False, self.device_time_s)
             e = self.modulator.alpha * (f @ t.T) + c
         return self.pixel_gain_dn_per_field2(exposure_s) * np.abs(e) ** 2 + self.camera.dark_electrons(exposure_s) / self.config.camera.gain_e_per_dn
 
@@ -469,8 +482,8 @@ class OPU:
         scheme = check_choice(scheme or self.config.reference.scheme, "scheme", LINEAR_SCHEMES, error=ValidationError)
         t = self.transmission_matrix.astype(np.complex128)
         time_s = self.device_time_s
-        c_on = self._constant_field(True, time_s)
-        c_off = self._constant_field(False, time_s)
+        c_on = self.constant_field(True, time_s)
+        c_off = self.constant_field(False, time_s)
         g = self.pixel_gain_dn_per_field2(exposure_s)
         if scheme == "exact":
             dc = c_on - c_off
@@ -485,7 +498,7 @@ class OPU:
         """Reference contribution dc = c_on - c_off on each pixel (complex128) [sqrt(W)]."""
         self._require_dmd("reference_field")
         t = self.device_time_s if time_s is None else float(time_s)
-        return self._constant_field(True, t) - self._constant_field(False, t)
+        return self.constant_field(True, t) - self.constant_field(False, t)
 
     def state_dict(self) -> dict:
         """The device's evolving state (clock, frame counter, reference calibration).

@@ -423,10 +423,10 @@ def camera_numba(
     power_w,
     e_per_w,
     dark_e,
+    offset_dn,
     read_noise_e,
     full_well_e,
     dn_per_e,
-    black_level_dn,
     max_dn,
     shot,
     clip_full_well,
@@ -444,11 +444,13 @@ def camera_numba(
         e      = Poisson(mean_e)              if shot else mean_e
         e      = min(e, full_well_e)          if clip_full_well
         e     += read_noise_e * N(0, 1)
-        dn     = e * dn_per_e + black_level_dn
+        dn     = e * dn_per_e + offset_dn[i]
         dn     = clip(round(dn), 0, max_dn)   if quantize
 
     ``e_per_w`` holds the per-pixel photo-electrons per watt (exposure, QE, PRNU, photon
-    energy), ``dark_e`` the per-pixel mean dark electrons (dark current x exposure + DSNU).
+    energy), ``dark_e`` the per-pixel mean dark electrons (dark current x exposure),
+    ``offset_dn`` the per-pixel electronic offset added after the gain (black level plus the
+    offset non-uniformity) [DN].
     """
     n_frames, n_pix = power_w.shape
     block = 4096
@@ -470,7 +472,7 @@ def camera_numba(
                 e = full_well_e
             if read_noise_e > 0.0:
                 e += read_noise_e * _normal(kr, i)
-            dn = e * dn_per_e + black_level_dn
+            dn = e * dn_per_e + offset_dn[i]
             if quantize:
                 dn = math.floor(dn + 0.5)
                 if dn < 0.0:
@@ -491,7 +493,7 @@ def poisson_numba(kmajor, counter, lam):
 
 
 @njit(cache=True, parallel=True)
-def camera_noiseless_numba(power_w, e_per_w, dark_e, full_well_e, dn_per_e, black_level_dn, max_dn, clip_full_well, quantize, out):
+def camera_noiseless_numba(power_w, e_per_w, dark_e, offset_dn, full_well_e, dn_per_e, max_dn, clip_full_well, quantize, out):
     """:func:`camera_numba` without shot and read noise (the deterministic stages only).
 
     A branch-free inner loop the compiler vectorises; same numbers as
@@ -503,7 +505,7 @@ def camera_noiseless_numba(power_w, e_per_w, dark_e, full_well_e, dn_per_e, blac
             e = np.float64(power_w[b, i]) * e_per_w[i] + dark_e[i]
             if clip_full_well:
                 e = min(e, full_well_e)
-            dn = e * dn_per_e + black_level_dn
+            dn = e * dn_per_e + offset_dn[i]
             if quantize:
                 dn = min(max(math.floor(dn + 0.5), 0.0), max_dn)
             out[b, i] = dn
@@ -586,10 +588,10 @@ def camera_numpy(
     power_w,
     e_per_w,
     dark_e,
+    offset_dn,
     read_noise_e,
     full_well_e,
     dn_per_e,
-    black_level_dn,
     max_dn,
     shot,
     clip_full_well,
@@ -611,7 +613,7 @@ def camera_numpy(
         e = np.minimum(e, full_well_e)
     if read_noise_e > 0.0:
         e = e + read_noise_e * _normal_numpy_rows(major_keys_numpy(key_read, frames)[:, None], pix)
-    dn = e * dn_per_e + black_level_dn
+    dn = e * dn_per_e + np.asarray(offset_dn, dtype=np.float64)[None, :]
     if quantize:
         dn = np.clip(np.floor(dn + 0.5), 0.0, max_dn)
     return dn

@@ -253,11 +253,11 @@ def intensity_torch(split, alpha: float, c_re, c_im, scale: float):
     return s * (re * re + im * im)
 
 
-def camera_torch(power_w, e_per_w, dark_e, read_noise_e, full_well_e, dn_per_e, black_level_dn, max_dn, shot, clip_full_well, quantize, key_shot, key_read, frame0):
+def camera_torch(power_w, e_per_w, dark_e, offset_dn, read_noise_e, full_well_e, dn_per_e, max_dn, shot, clip_full_well, quantize, key_shot, key_read, frame0):
     """Camera read-out in torch (twin of :func:`photonics.kernels.camera_numpy`); float64 DN.
 
-    ``power_w`` (n_frames, n_pixels) [W]; ``e_per_w`` and ``dark_e`` (n_pixels,) float64
-    tensors on the same device; frame b uses the noise of global frame ``frame0 + b``.
+    ``power_w`` (n_frames, n_pixels) [W]; ``e_per_w``, ``dark_e`` and ``offset_dn`` (n_pixels,)
+    float64 tensors on the same device; frame b uses the noise of global frame ``frame0 + b``.
     """
     torch = _torch()
     dev = power_w.device
@@ -273,7 +273,7 @@ def camera_torch(power_w, e_per_w, dark_e, read_noise_e, full_well_e, dn_per_e, 
         e = torch.clamp(e, max=float(full_well_e))
     if read_noise_e > 0.0:
         e = e + read_noise_e * normal_torch(major_keys_torch(key_read, frames)[:, None], pix)
-    dn = e * dn_per_e + black_level_dn
+    dn = e * dn_per_e + offset_dn[None, :]
     if quantize:
         dn = torch.clamp(torch.floor(dn + 0.5), 0.0, float(max_dn))
     return dn

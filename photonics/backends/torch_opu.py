@@ -19,6 +19,12 @@ torch is imported inside the functions (``photonics`` never imports torch at imp
 The device is an argument (``"cpu"``, ``"cuda"``, ``"cuda:1"``, a ``torch.device``); nothing
 here assumes CUDA.
 
+It reaches the device only through the OPU's public seam: the medium's TM blocks
+(``GaussianMedium.split_block`` / its counter-based generator's key, sigma and block rows),
+:meth:`photonics.OPU.constant_field`, the modulator's field step ``alpha``, ``power_scale``,
+:meth:`photonics.camera.Camera.kernel_parameters` and the frame clock
+:meth:`photonics.OPU.reserve_frames`; a change of the device's logic is made there.
+
 Not supported here: encoders (encode on the numpy side first), phase-SLM modulators, media
 that change with time (drift) and media other than :class:`~photonics.medium.GaussianMedium` when their dense
 matrix is too large to copy.
@@ -111,7 +117,7 @@ class TorchOPU:
         torch = _torch()
         n_in, n_out = self.n_in, self.n_out
         if self._gaussian:
-            w = medium._w if medium._w is not None else medium.split_block(slice(0, n_out), slice(0, n_in))
+            w = medium.split_block(slice(0, n_out), slice(0, n_in))
         else:
             t = medium.matrix(None, slice(0, n_in))
             w = np.concatenate([t.real.T, t.imag.T], axis=1).astype(np.float32)
@@ -120,7 +126,7 @@ class TorchOPU:
     def _constant(self, ref_on: bool):
         torch = _torch()
         if ref_on not in self._const:
-            c = self.opu._constant_field(ref_on, self.opu.device_time_s)
+            c = self.opu.constant_field(ref_on)
             self._const[ref_on] = (
                 torch.as_tensor(c.real.astype(np.float32), device=self.device),
                 torch.as_tensor(c.imag.astype(np.float32), device=self.device),
@@ -128,13 +134,12 @@ class TorchOPU:
         return self._const[ref_on]
 
     def _camera(self, exposure_s: float):
+        """The camera's kernel parameters of an exposure, with the per-pixel arrays on the device."""
         torch = _torch()
         if exposure_s not in self._cam_cache:
-            cam = self.opu.camera
-            self._cam_cache[exposure_s] = (
-                torch.as_tensor(cam.electrons_per_watt(exposure_s), dtype=torch.float64, device=self.device),
-                torch.as_tensor(cam.dark_electrons(exposure_s), dtype=torch.float64, device=self.device),
-            )
+            k = self.opu.camera.kernel_parameters(exposure_s)
+            arrays = tuple(torch.as_tensor(a, dtype=torch.float64, device=self.device) for a in (k.e_per_w, k.dark_e, k.offset_dn))
+            self._cam_cache[exposure_s] = (k, arrays)
         return self._cam_cache[exposure_s]
 
     # -- inputs -----------------------------------------------------------------------------------
@@ -201,38 +206,22 @@ class TorchOPU:
         """Camera read-out of ``power_w`` (N, n_out) [W] as frames ``frame0...``; DN (camera dtype).
 
         Returns uint8 for cameras of <= 8 bits, int32 for deeper ADCs (torch has no full
-        uint16 arithmetic), float32 when not quantized.
+        uint16 arithmetic), float32 when not quantized. Does not advance the clock.
         """
         torch = _torch()
         exposure_s = self.opu.camera.check_exposure(exposure_s)
-        c = self.opu.config.camera
-        cam = self.opu.camera
         if self.camera_backend == "numpy":
             host = power_w.detach().to("cpu").numpy()
-            dn = cam._read(np.ascontiguousarray(host, dtype=np.float32), int(frame0), exposure_s)
+            dn = self.opu.camera.read(np.ascontiguousarray(host, dtype=np.float32), int(frame0), exposure_s)
             if dn.dtype == np.uint16:
                 dn = dn.astype(np.int32)
             return torch.as_tensor(dn, device=self.device)
-        e_per_w, dark_e = self._camera(exposure_s)
-        dn = camera_torch(
-            power_w,
-            e_per_w,
-            dark_e,
-            float(c.read_noise_e),
-            float(c.full_well_e),
-            1.0 / c.gain_e_per_dn,
-            float(c.black_level_dn),
-            float(c.max_dn),
-            bool(c.shot_noise),
-            bool(c.clip_full_well),
-            bool(c.quantize),
-            int(cam._key_shot),
-            int(cam._key_read),
-            int(frame0),
-        )
-        if not c.quantize:
+        k, (e_per_w, dark_e, offset_dn) = self._camera(exposure_s)
+        dn = camera_torch(power_w, e_per_w, dark_e, offset_dn, k.read_noise_e, k.full_well_e, k.dn_per_e, k.max_dn,
+                          k.shot_noise, k.clip_full_well, k.quantize, int(k.key_shot), int(k.key_read), int(frame0))
+        if not k.quantize:
             return dn.to(torch.float32)
-        return dn.to(torch.uint8 if c.bit_depth <= 8 else torch.int32)
+        return dn.to(torch.uint8 if np.dtype(k.output_dtype).itemsize == 1 else torch.int32)
 
     def _chunk(self) -> int:
         per_frame = 8 * (2 * self.n_out + self.n_out + self.n_in) + 16 * self.n_out
@@ -246,8 +235,7 @@ class TorchOPU:
         for s in range(0, n, step):
             e = min(s + step, n)
             p = self._power(xf[s:e], ref_on)
-            outs.append(self.read(p, self.opu._frames, exposure_s))
-            self.opu._frames += e - s  # the frames count on the wrapped device (device time)
+            outs.append(self.read(p, self.opu.reserve_frames(e - s), exposure_s))  # the wrapped device's clock
         return torch.cat(outs, dim=0) if len(outs) > 1 else outs[0]
 
     # -- public operations ------------------------------------------------------------------------

@@ -205,15 +205,6 @@ def calibrate_device(
 # ----------------------------------------------------------------------------------------------
 # ground truth (simulated devices only)
 # ----------------------------------------------------------------------------------------------
-def _constant_fields(opu) -> tuple[np.ndarray, np.ndarray]:
-    """Ground-truth constant fields (reference ON, OFF) on each pixel [sqrt(W)]."""
-    cfg = opu.config
-    t = opu.device_time_s
-    leak = opu.modulator.beta * opu.medium.column_sum(slice(0, cfg.n_in), time_s=t)
-    ref = opu.medium.column_sum(slice(cfg.n_in, cfg.n_modes_total), time_s=t)
-    return leak + opu.modulator.reference_amplitude(True) * ref, leak + opu.modulator.reference_amplitude(False) * ref
-
-
 @contextlib.contextmanager
 def _evaluated_at(opu, time_s: float | None):
     """Ground-truth evaluation with the device clock set to ``time_s`` (restored on exit).
@@ -287,7 +278,7 @@ def device_truth(opu, report: CalibrationReport) -> dict[str, float | None]:
         out["tm_row_correlation_median"] = tm_quality(report.tm, opu)["median"]
     if report.reference is not None and small:
         with _evaluated_at(opu, when.get("reference")):
-            c_on, c_off = _constant_fields(opu)
+            c_on, c_off = opu.constant_field(True), opu.constant_field(False)
             g = opu.pixel_gain_dn_per_field2(report.reference.exposure_s)
             out["reference_level_median_dn"] = float(np.median(g * (np.abs(c_on) ** 2 - np.abs(c_off) ** 2)))
             rt = reference_truth(opu, report.reference, seed=report.seed)

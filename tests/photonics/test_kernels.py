@@ -93,8 +93,9 @@ def test_camera_twin(rng):
     power[0, :50] = 1e-6  # saturating pixels
     e_per_w = np.full(n_pix, 2.0e15) * (1 + 0.01 * rng.normal(size=n_pix))
     dark = np.abs(rng.normal(2.0, 1.0, size=n_pix))
+    offset = 10.0 + rng.normal(0.0, 1.0, size=n_pix)  # black level + offset non-uniformity [DN]
     for shot, clip, quant in [(True, True, True), (False, False, False), (True, False, True), (False, True, False)]:
-        args = (7.0, 3000.0, 1 / 8.0, 10.0, 255.0, shot, clip, quant, np.uint64(11), np.uint64(12), 1000)
+        args = (offset, 7.0, 3000.0, 1 / 8.0, 255.0, shot, clip, quant, np.uint64(11), np.uint64(12), 1000)
         out = np.empty((n_frames, n_pix), dtype=np.float64)
         K.camera_numba(power, e_per_w, dark, *args, out)
         ref = K.camera_numpy(power, e_per_w, dark, *args[:-3], 11, 12, 1000)
@@ -111,8 +112,9 @@ def test_camera_noiseless_twin(rng):
     dark = np.abs(rng.normal(2.0, 1.0, size=3000))
     for clip, quant in [(True, True), (False, False), (True, False), (False, True)]:
         out = np.empty((4, 3000), dtype=np.float64)
-        K.camera_noiseless_numba(power, e_per_w, dark, 3000.0, 1 / 8.0, 10.0, 255.0, clip, quant, out)
-        ref = K.camera_numpy(power, e_per_w, dark, 0.0, 3000.0, 1 / 8.0, 10.0, 255.0, False, clip, quant, 1, 2, 0)
+        offset = np.full(3000, 10.0)
+        K.camera_noiseless_numba(power, e_per_w, dark, offset, 3000.0, 1 / 8.0, 255.0, clip, quant, out)
+        ref = K.camera_numpy(power, e_per_w, dark, offset, 0.0, 3000.0, 1 / 8.0, 255.0, False, clip, quant, 1, 2, 0)
         assert np.allclose(out, ref, rtol=1e-12, atol=1e-9)
 
 
@@ -120,7 +122,7 @@ def test_serial_variants_give_the_same_numbers(rng):
     power = (rng.exponential(1.0, size=(3, 700)) * 1e-12).astype(np.float32)
     e_per_w = np.full(700, 2.0e15)
     dark = np.full(700, 1.5)
-    args = (7.0, 3000.0, 1 / 8.0, 10.0, 255.0, True, True, True, np.uint64(3), np.uint64(4), 50)
+    args = (np.full(700, 10.0), 7.0, 3000.0, 1 / 8.0, 255.0, True, True, True, np.uint64(3), np.uint64(4), 50)
     a = np.empty((3, 700))
     b = np.empty((3, 700))
     K.camera_numba(power, e_per_w, dark, *args, a)

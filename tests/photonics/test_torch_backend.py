@@ -69,10 +69,12 @@ def test_gaussian_block_and_camera_twins(rng):
     power[0, :40] = 1e-6  # saturating
     e_per_w = np.full(n_pix, 2.0e15) * (1 + 0.01 * rng.normal(size=n_pix))
     dark = np.abs(rng.normal(2.0, 1.0, size=n_pix))
+    offset = 10.0 + rng.normal(0.0, 1.0, size=n_pix)
     for shot, clip, quant in [(True, True, True), (False, False, False), (True, False, True)]:
-        args = (7.0, 3000.0, 1 / 8.0, 10.0, 255.0, shot, clip, quant)
-        ref = K.camera_numpy(power, e_per_w, dark, *args, 11, 12, 1000)
-        got = camera_torch(torch.from_numpy(power), torch.from_numpy(e_per_w), torch.from_numpy(dark), *args, 11, 12, 1000).numpy()
+        args = (7.0, 3000.0, 1 / 8.0, 255.0, shot, clip, quant)
+        ref = K.camera_numpy(power, e_per_w, dark, offset, *args, 11, 12, 1000)
+        got = camera_torch(torch.from_numpy(power), torch.from_numpy(e_per_w), torch.from_numpy(dark), torch.from_numpy(offset), *args,
+                           11, 12, 1000).numpy()
         assert np.mean(np.isclose(got, ref, rtol=1e-12, atol=1e-9)) >= 1 - 1e-4
         if quant:
             assert got.max() <= 255 and got.min() >= 0
