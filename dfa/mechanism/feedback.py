@@ -302,6 +302,11 @@ class FeedbackProvider(nn.Module, abc.ABC):
         """Implementation of :meth:`project` (error already validated)."""
 
     @property
+    def optical_device(self):
+        """The :class:`photonics.OPU` that measures the projection, or None for a digital provider."""
+        return None
+
+    @property
     def frames_used(self) -> int:
         """Optical frames used so far (0 for digital providers)."""
         return 0
@@ -655,6 +660,10 @@ class OpticalFeedback(FeedbackProvider):
         return torch.from_numpy(out).to(device=error.device, dtype=error.dtype)
 
     # ---- accounting and state --------------------------------------------------------------
+    @property
+    def optical_device(self):
+        return self.opu
+
     @property
     def frames_used(self) -> int:
         return self.opu.frames_used - self._frames0

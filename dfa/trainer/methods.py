@@ -89,6 +89,11 @@ class Method(abc.ABC):
     provider = None
 
     @property
+    def optical_device(self):
+        """The :class:`photonics.OPU` the method's feedback runs on (None for digital methods)."""
+        return self.provider.optical_device if self.provider is not None else None
+
+    @property
     def frames_used(self) -> int:
         """Optical frames used so far (those of ``provider``)."""
         return self.provider.frames_used if self.provider is not None else 0

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..camera import reading_statistics
 from ..errors import PhotonicsError, ValidationError
 from .drift import DriftResult, drift_truth, measure_drift, recalibration_interval
 from .exposure import ExposureChoice, choose_exposure
@@ -238,11 +239,12 @@ def device_truth(opu, report: CalibrationReport) -> dict[str, float | None]:
     cam = opu.camera
     tr = cam.truth()
     c = opu.config.camera
+    dark = reading_statistics(c, 0.0, tr.dark_signal_e)  # the camera's noise model of a dark reading
     out: dict[str, float | None] = {
         "system_gain_dn_per_e": tr.system_gain_dn_per_e,
         "read_noise_e": tr.read_noise_e,
         "read_noise_dn": tr.read_noise_dn,
-        "temporal_dark_noise_e": math.sqrt(tr.read_noise_e**2 + tr.dark_signal_e),
+        "temporal_dark_noise_e": math.sqrt(dark.temporal_var_e2),
         "dark_signal_e": tr.dark_signal_e,
         "saturation_capacity_e": tr.saturation_capacity_e if math.isfinite(tr.saturation_capacity_e) else None,
         "quantum_efficiency": tr.quantum_efficiency,
@@ -250,9 +252,7 @@ def device_truth(opu, report: CalibrationReport) -> dict[str, float | None]:
         "dsnu_e": float(np.std(cam.dark_electrons(), ddof=1)),
         "prnu": float(np.std(cam.prnu_map, ddof=1)),
     }
-    q = 1.0 / 12.0 if c.quantize else 0.0
-    dark_var_e2 = tr.read_noise_e**2 + tr.dark_signal_e + q * c.gain_e_per_dn**2
-    mu_min = math.sqrt(dark_var_e2 + 0.25) + 0.5
+    mu_min = math.sqrt(dark.total_var_e2 + 0.25) + 0.5
     out["absolute_sensitivity_threshold_e"] = mu_min
     if out["saturation_capacity_e"] is not None:
         out["dynamic_range_db"] = 20.0 * math.log10(tr.saturation_capacity_e / mu_min)

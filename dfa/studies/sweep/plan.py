@@ -231,31 +231,10 @@ class _Probe:
         with torch.random.fork_rng(devices=[]):
             _, model, task = build_components(probe_cfg, data)
             m = build_method(method, model, task, probe_cfg)
-        opu = _find_opu(m)
+        opu = m.optical_device
         if opu is None:
             return None
         return (opu.n_in, opu.n_out)
-
-
-def _find_opu(obj, depth: int = 3):
-    from photonics import OPU
-
-    if isinstance(obj, OPU):
-        return obj
-    if depth == 0:
-        return None
-    items = []
-    if hasattr(obj, "__dict__"):
-        items = list(vars(obj).values())
-    if hasattr(obj, "_modules"):
-        items += list(obj._modules.values())
-    for v in items:
-        if isinstance(v, (int, float, str, bytes, type(None))):
-            continue
-        found = _find_opu(v, depth - 1)
-        if found is not None:
-            return found
-    return None
 
 
 def _reference_photons(dev) -> float:
