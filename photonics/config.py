@@ -681,13 +681,14 @@ class DeviceConfig(_Config):
         """Device time per frame, 1 / frame_rate_hz [s]."""
         return 1.0 / self.frame_rate_hz
 
-    def mean_pixel_power_w(self, density: float = 0.5) -> float:
+    def mean_pixel_power_w(self, density: float = 0.5, *, reference: bool = False) -> float:
         """Expected power on one camera pixel for inputs with a fraction ``density`` of ON modes [W].
 
         DMD: P = transmission * (n_in / n_out) * E|T a|^2 = transmission * sum_j p_j / n_out,
-        with p_j the mode powers (OFF modes leak p_mode / contrast_ratio); reference modes OFF.
-        SLM (``density`` unused: every mode reflects): uniformly random phases give
-        p_j = p_mode (ff^2 + (1 - ff)^2) for the signal modes, and the static reference
+        with p_j the mode powers (OFF modes leak p_mode / contrast_ratio); the reference modes
+        ON when ``reference`` (a frame of a linear projection), else OFF.
+        SLM (``density`` and ``reference`` unused: every mode reflects): uniformly random phases
+        give p_j = p_mode (ff^2 + (1 - ff)^2) for the signal modes, and the static reference
         modes p_mode each.
         """
         check_real(density, "density", low=0.0, high=1.0)
@@ -697,7 +698,8 @@ class DeviceConfig(_Config):
             total = p_on * (self.n_in * (ff**2 + (1 - ff) ** 2) + self.n_reference)
             return self.medium.transmission * total / self.n_out
         leak2 = self.dmd.leak_amplitude**2
-        total = p_on * (density * self.n_in + (1 - density) * self.n_in * leak2 + self.n_reference * leak2)
+        ref = 1.0 if reference else leak2
+        total = p_on * (density * self.n_in + (1 - density) * self.n_in * leak2 + self.n_reference * ref)
         return self.medium.transmission * total / self.n_out
 
     # ---- modification ----------------------------------------------------------------------
@@ -769,29 +771,55 @@ class DeviceConfig(_Config):
         pixel keeps the preset's signal level (a lab re-adjusts illumination when it changes
         the camera region of interest); pass ``laser__power_w`` to pin the power instead.
         """
-        path = _preset_path(name)
-        base = cls.from_toml(path)
-        over = {k.replace("__", "."): v for k, v in overrides.items()}
-        cfg = base.replace(over) if over else base
-        power_pinned = "laser.power_w" in over
-        if not power_pinned and cfg.n_out != base.n_out:
-            factor = cfg.n_out / base.n_out
-            cfg = cfg.replace({"laser.power_w": base.laser.power_w * factor})
-            log.info("preset %s: laser power rescaled by n_out ratio %.4g to keep the per-pixel budget", name, factor)
-        return cfg
+        return cls.from_toml(_preset_path(name)).with_overrides(overrides)
+
+    def with_overrides(self, overrides: Mapping[str, Any] | None = None, **kwargs: Any) -> "DeviceConfig":
+        """:meth:`replace` for a device re-sized to its task: size changes keep the per-pixel budget.
+
+        ``n_in`` / ``n_out`` (or ``medium.n_in`` / ``medium.n_out``) among the overrides go
+        through :meth:`resized` (the laser power follows n_out) unless ``laser.power_w`` is
+        among them too (pinned power); the other keys are applied as by :meth:`replace`.
+        """
+        over = {k.replace("__", "."): v for k, v in {**dict(overrides or {}), **kwargs}.items()}
+        if "laser.power_w" in over:  # pinned power: no per-pixel rescaling
+            return self.replace(over)
+        size = {k.rpartition(".")[2]: over.pop(k) for k in ("n_in", "n_out", "medium.n_in", "medium.n_out") if k in over}
+        cfg = self.replace(over) if over else self
+        return cfg.resized(size.get("n_in"), size.get("n_out")) if size else cfg
+
+    def resized(self, n_in: int | None = None, n_out: int | None = None) -> "DeviceConfig":
+        """The same device with ``n_in`` signal modes and ``n_out`` camera pixels, same per-pixel photon budget.
+
+        The one rule for the laser power when a device changes size: the power is scaled by
+        n_out_new / n_out, so that each camera pixel keeps the same mean signal (the power per
+        input mode spreads over the illuminated mirrors, so the pixel's signal does not depend
+        on n_in; a lab re-adjusts its illumination when it changes the camera region of
+        interest). ``None`` keeps a dimension. Used by :meth:`preset` and by every routine that
+        sizes a device to its task.
+        """
+        n_in = self.n_in if n_in is None else n_in
+        n_out = self.n_out if n_out is None else n_out
+        if (n_in, n_out) == (self.n_in, self.n_out):
+            return self
+        over: dict[str, Any] = {"medium.n_in": n_in, "medium.n_out": n_out}
+        if n_out != self.n_out:
+            factor = n_out / self.n_out
+            over["laser.power_w"] = self.laser.power_w * factor
+            log.info("device %s: laser power rescaled by the n_out ratio %.4g to keep the per-pixel budget", self.name, factor)
+        return self.replace(over)
 
     @classmethod
     def resolve(cls, spec: "str | os.PathLike | DeviceConfig", **overrides: Any) -> "DeviceConfig":
-        """A DeviceConfig from a preset name, a TOML path, or an existing config."""
+        """A DeviceConfig from a preset name, a TOML path, or an existing config, with
+        :meth:`with_overrides` (a size change keeps the per-pixel photon budget)."""
         if isinstance(spec, DeviceConfig):
-            return spec.replace(overrides) if overrides else spec
+            return spec.with_overrides(overrides)
         s = str(spec)
         if s in preset_names():
             return cls.preset(s, **overrides)
         p = Path(s)
         if p.suffix.lower() == ".toml" or p.exists():
-            cfg = cls.from_toml(p)
-            return cfg.replace(overrides) if overrides else cfg
+            return cls.from_toml(p).with_overrides(overrides)
         raise ConfigError(f"unknown device {s!r}: give a preset name ({', '.join(preset_names())}) or a TOML file path")
 
 

@@ -52,6 +52,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from photonics.budget import linear_projection_budget
 from photonics.errors import ConfigError, FileFormatError, ShapeError, ValidationError
 from photonics.rng import check_seed, derive_seed, generator
 from photonics.validation import check_choice, check_int, check_known_keys, check_real
@@ -728,37 +729,11 @@ class OpticalFeedback(FeedbackProvider):
             linear_scheme=cfg.reference.scheme,
             frames_per_sample=self.quantizer.dmd_frames_per_sample * (2 if cfg.reference.scheme == "exact" else 1),
             frame_rate_hz=cfg.frame_rate_hz,
-            photon_budget=photon_budget(cfg),
+            photon_budget=linear_projection_budget(cfg),
             frames_used=self.frames_used,
             device_time_s=self.device_time_s,
         )
         return d
-
-
-def photon_budget(cfg) -> dict:
-    """Mean electrons per camera pixel of one ON signal mode and of the reference block, and the ADC range.
-
-    From :func:`photonics.budget.noise_budget`: one mode ON (density 1/n_in; includes the
-    leak of the OFF modes), and the reference block of n_reference modes (alone) [e-]. The
-    per-frame SNR of a linear projection is ~ sqrt(2 x electrons of the signal field) when
-    the reference's shot noise dominates; speckle intensities are exponential, so a level
-    L saturates a fraction exp(-range / L) of the pixels.
-    """
-    from photonics.budget import noise_budget
-
-    one = noise_budget(cfg, density=1.0 / cfg.n_in)
-    none = noise_budget(cfg, density=0.0)
-    per_mode = one["signal_e"] - none["signal_e"]
-    cam = cfg.camera
-    adc = (cam.max_dn - cam.black_level_dn) * cam.gain_e_per_dn if cam.quantize else math.inf
-    sat = min(cam.saturation_e, adc)
-    ref = per_mode * cfg.n_reference
-    return {
-        "electrons_per_mode": per_mode,
-        "reference_electrons": ref,
-        "range_electrons": sat,
-        "reference_saturated_fraction": math.exp(-sat / ref) if ref > 0 and math.isfinite(sat) else 0.0,
-    }
 
 
 # ---- registry ----------------------------------------------------------------------------------

@@ -277,9 +277,6 @@ def projection_noise(opu, *, time_s: float | None = None) -> ProjectionNoise:
     t = opu.device_time_s if time_s is None else float(time_s)
     cam = cfg.camera
     n = opu.n_in
-    e_per_w = opu.camera.electrons_per_watt()
-    dark_e = opu.camera.dark_electrons() if cam.shot_noise else np.zeros(opu.n_out)
-    read2 = cam.read_noise_e**2
 
     blank = np.zeros((1, n), dtype=np.uint8)
     p0_on = opu.optical_power(blank, reference=True, time_s=t)[0].astype(np.float64)
@@ -312,11 +309,16 @@ def projection_noise(opu, *, time_s: float | None = None) -> ProjectionNoise:
         pmean_on = opu.optical_power(frames, reference=True, time_s=t).astype(np.float64).mean(axis=0)
         pmean_off = opu.optical_power(frames, reference=False, time_s=t).astype(np.float64).mean(axis=0)
 
-    shot = 1.0 if cam.shot_noise else 0.0
-    shot_floor = shot * e_per_w * (pmin_on + pmin_off)
-    var_floor = 2.0 * read2 + shot * 2.0 * dark_e + shot_floor
-    var_typ = 2.0 * read2 + shot * (2.0 * dark_e + e_per_w * (pmean_on + pmean_off))
+    # the camera's noise model: temporal variance (shot of signal + dark, read) of the two readings
+    # of a linear projection (reference ON and OFF), at the dimmest and at typical intensities
+    floor_on, floor_off = opu.camera.reading_statistics(pmin_on), opu.camera.reading_statistics(pmin_off)
+    typ_on, typ_off = opu.camera.reading_statistics(pmean_on), opu.camera.reading_statistics(pmean_off)
+    var_floor = floor_on.temporal_var_e2 + floor_off.temporal_var_e2
+    var_typ = typ_on.temporal_var_e2 + typ_off.temporal_var_e2
     sigma_floor = np.sqrt(var_floor)
+    shot = cam.shot_noise
+    shot_floor = (floor_on.signal_e + floor_off.signal_e) if shot else np.zeros(opu.n_out)  # signal part of the floor
+    dark_e = floor_on.dark_e if shot else np.zeros(opu.n_out)
     # B_opt in sqrt(DN) per unit frame entry, times the reference normalisation N and the
     # conversion gain: the linear signal in electrons, divided by the noise floor in electrons
     b = _effective_matrix_at(opu, t)

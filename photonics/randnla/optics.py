@@ -89,13 +89,7 @@ def sized_config(device, n_in: int, n_out: int) -> DeviceConfig:
             f"device must be a preset name ({', '.join(preset_names())}), a TOML path or a DeviceConfig "
             f"(got {type(device).__name__})"
         )
-    cfg = DeviceConfig.resolve(device)
-    if (cfg.n_in, cfg.n_out) == (n_in, n_out):
-        return cfg
-    over = {"n_in": n_in, "n_out": n_out}
-    if cfg.n_out != n_out:
-        over["laser.power_w"] = cfg.laser.power_w * n_out / cfg.n_out
-    return cfg.replace(over)
+    return DeviceConfig.resolve(device).resized(n_in, n_out)
 
 
 def device_for(opu: OPU | None, device, seed: int, n_in: int, n_out: int, purpose: str) -> OPU:

@@ -213,6 +213,29 @@ def test_photons_per_pixel_accounts_for_the_base_power_scale():
     plan = plan_sweep(_spec({"photons_per_pixel": [30.0]}, base={"feedback": {"opu_power_scale": 8.0}}))
     dev, pt = _device_of(plan, photons_per_pixel=30.0)
     assert noise_budget(dev)["photons"] == pytest.approx(30.0, rel=1e-9)
-    assert pt.config["feedback"]["opu_power_scale"] == 8.0  # kept: the device is built with it
+    # the one power knob carries it: the base scale times photons / (photons of the base device)
+    base_dev = _device_of(plan_sweep(_spec({"reference_fraction": [0.5]}, base={"feedback": {"opu_power_scale": 8.0}})), reference_fraction=0.5)[0]
+    assert pt.config["feedback"]["opu_power_scale"] == pytest.approx(8.0 * 30.0 / noise_budget(base_dev)["photons"], rel=1e-9)
+    assert "laser.power_w" not in pt.config["feedback"]["opu_overrides"]
     with pytest.raises(ConfigError, match="both set feedback.opu_power_scale"):
         _spec({"photons_per_pixel": [30.0], "feedback.opu_power_scale": [2.0]})
+
+
+def test_the_parameter_table_is_the_one_mapping():
+    """Every named parameter sets exactly the keys its table entry declares (which the spec's
+    conflict check reads), for each of its kinds of value."""
+    from photonics import DeviceConfig
+
+    from dfa.studies.sweep.parameters import NAMED_PARAMETERS, parameter_assignment, validate_value
+
+    base = DeviceConfig.preset("lab-cmos").to_dict()
+    samples = {"real": [0.5, 2.0], "int": [4], "real_or_off": [2.0, "inf", "never"]}
+    for name, p in NAMED_PARAMETERS.items():
+        for v in samples[p.kind]:
+            if not isinstance(v, str) and ((p.low is not None and v < p.low) or (p.high is not None and v > p.high)):
+                continue
+            if isinstance(v, str) and v not in p.off_words:
+                continue
+            keys = set(parameter_assignment(name, validate_value(name, v), base))
+            assert keys == (set() if p.needs_device else set(p.targets)), name
+    assert parameter_assignment("opu.camera.exposure_s", 1e-4, base) == {"opu.camera.exposure_s": 1e-4}

@@ -7,10 +7,10 @@ feedback settings, :class:`~dfa.mechanism.feedback.FeedbackConfig`, of the optic
 ``photons_per_pixel``     mean photons per camera pixel per frame for an input frame with half
                           of the signal modes ON, reference off (``photonics.budget.noise_budget``
                           ``["photons"]``), at the run's projection size. Set through the laser
-                          power, which it is proportional to (exposure, camera and ADC unchanged;
-                          ``feedback.opu_power_scale`` of the base is accounted for);
-                          the record keeps the resulting noise budget. Shot noise relative to the
-                          signal falls as 1 / sqrt(photons).
+                          power, which it is proportional to: ``feedback.opu_power_scale`` becomes
+                          the base's scale x photons / (photons of the base device), exposure,
+                          camera and ADC unchanged; the record keeps the resulting noise budget.
+                          Shot noise relative to the signal falls as 1 / sqrt(photons).
 ``read_noise_e``          camera read noise [e-] (``camera.read_noise_e``).
 ``bit_depth``             ADC resolution [bits], same analog range: the ADC full scale in
                           electrons, (2^bits - 1 - black level) x gain, is kept, so
@@ -30,6 +30,9 @@ feedback settings, :class:`~dfa.mechanism.feedback.FeedbackConfig`, of the optic
 Any other setting is reachable with a dotted key: ``opu.<section>.<key>`` (a device setting,
 e.g. ``opu.camera.exposure_s``), ``feedback.<field>`` (e.g. ``feedback.encoding``) or
 ``train.<field>`` (e.g. ``train.lr``; not ``seed``, ``methods``, ``dataset`` or ``feedback``).
+
+This table is the one place where a parameter meets the configs: :func:`parameter_assignment`
+turns a value into the dotted keys it sets (its ``targets``), and the planner applies those.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from __future__ import annotations
 import difflib
 import math
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Callable
 
 from photonics.errors import ConfigError
 
@@ -47,6 +50,8 @@ __all__ = [
     "check_parameter_name",
     "validate_value",
     "parameter_targets",
+    "parameter_assignment",
+    "photons_assignment",
     "parameter_label",
     "prefers_log_axis",
     "TRAIN_EXCLUDED",
@@ -70,25 +75,47 @@ class NamedParameter:
     off_words: tuple = ()
     log_axis: bool = False
     description: str = ""
+    #: value (normalised by validate_value), base device config dict -> {dotted target: value};
+    #: None: the value goes to the single target, off words (``"inf"``, ``"never"``) as None
+    assign: Callable[[Any, dict], dict] | None = None
+    #: the value can only be mapped once the run's device is known (see photons_assignment)
+    needs_device: bool = False
+
+
+def _off_or(value, off=None):
+    return off if isinstance(value, str) else value
+
+
+def _bits(value, base_device: dict) -> dict:
+    """Gain and black level for ``value`` bits with the base camera's ADC range in electrons."""
+    camera = base_device["camera"]
+    f = (2 ** int(camera["bit_depth"]) - 1) / (2**value - 1)
+    return {
+        "opu.camera.bit_depth": value,
+        "opu.camera.gain_e_per_dn": float(camera["gain_e_per_dn"]) * f,
+        "opu.camera.black_level_dn": float(camera["black_level_dn"]) / f,
+    }
 
 
 NAMED_PARAMETERS: dict[str, NamedParameter] = {
     p.name: p
     for p in (
-        NamedParameter("photons_per_pixel", "real", ("opu.laser.power_w", "feedback.opu_power_scale"), "photons per pixel (half-on input frame)",
-                       low=0.0, low_inclusive=False, log_axis=True,
+        NamedParameter("photons_per_pixel", "real", ("feedback.opu_power_scale",), "photons per pixel (half-on input frame)",
+                       low=0.0, low_inclusive=False, log_axis=True, needs_device=True,
                        description="mean photons per camera pixel per frame (noise_budget, half-on frame), set via the laser power"),
         NamedParameter("read_noise_e", "real", ("opu.camera.read_noise_e",), "read noise [e-]", low=0.0,
                        description="camera read noise [e-]"),
         NamedParameter("bit_depth", "int", ("opu.camera.bit_depth", "opu.camera.gain_e_per_dn", "opu.camera.black_level_dn"),
-                       "ADC bit depth [bits]", low=1, high=16,
+                       "ADC bit depth [bits]", low=1, high=16, assign=_bits,
                        description="ADC bits over the base device's analog range (gain and black level rescaled)"),
         NamedParameter("dmd_contrast", "real_or_off", ("opu.dmd.contrast_ratio",), "DMD contrast ratio", low=1.0,
-                       off_words=("inf",), log_axis=True, description="DMD ON/OFF intensity ratio ('inf': perfect)"),
+                       off_words=("inf",), log_axis=True, assign=lambda v, _: {"opu.dmd.contrast_ratio": _off_or(v, math.inf)},
+                       description="DMD ON/OFF intensity ratio ('inf': perfect)"),
         NamedParameter("threshold", "real", ("feedback.threshold",), "ternarization threshold", low=0.0, high=1.0,
                        description="error ternarization threshold, relative to each sample's max |e|"),
         NamedParameter("grain_size_px", "real", ("opu.medium.model", "opu.medium.grain_size_px"), "speckle grain [px]",
-                       low=1.0, high=1024.0, description="speckle grain size [camera pixels] (speckle medium)"),
+                       low=1.0, high=1024.0, assign=lambda v, _: {"opu.medium.model": "speckle", "opu.medium.grain_size_px": v},
+                       description="speckle grain size [camera pixels] (speckle medium)"),
         NamedParameter("decorrelation_time_s", "real_or_off", ("opu.medium.decorrelation_time_s",), "decorrelation time [s]",
                        low=0.0, low_inclusive=False, off_words=("inf",), log_axis=True,
                        description="medium decorrelation time [s of device time] ('inf': static)"),
@@ -197,6 +224,34 @@ def parameter_targets(name: str) -> tuple[str, ...]:
     """The config keys ``name`` sets (``opu.<section>.<key>``, ``feedback.<f>``, ``train.<f>``)."""
     p = NAMED_PARAMETERS.get(name)
     return p.targets if p is not None else (name,)
+
+
+def parameter_assignment(name: str, value: Any, base_device: dict) -> dict:
+    """The dotted keys (``opu.``, ``feedback.``, ``train.``) and values that ``name = value`` sets.
+
+    ``value`` as normalised by :func:`validate_value`; ``base_device``: the base device config
+    as a dict (for parameters relative to it, such as ``bit_depth``). A parameter that needs the
+    run's device (``photons_per_pixel``) sets nothing here: see :func:`photons_assignment`.
+    """
+    p = NAMED_PARAMETERS.get(name)
+    if p is None:
+        return {name: value}
+    if p.needs_device:
+        return {}
+    if p.assign is not None:
+        return p.assign(value, base_device)
+    return {p.targets[0]: _off_or(value)}
+
+
+def photons_assignment(photons: float, photons_now: float, power_scale_now: float) -> dict:
+    """``photons_per_pixel``: the ``feedback.opu_power_scale`` that gives ``photons`` per pixel.
+
+    The budget is linear in the laser power, so the scale of a device that gives
+    ``photons_now`` photons at scale ``power_scale_now`` is multiplied by photons / photons_now.
+    """
+    if not photons_now > 0:
+        raise ConfigError(f"the device gives {photons_now} photons per pixel; photons_per_pixel cannot be set through the laser power")
+    return {"feedback.opu_power_scale": power_scale_now * photons / photons_now}
 
 
 def parameter_label(name: str) -> str:

@@ -176,17 +176,6 @@ def canonical_config(cfg, method: str):
     return TrainConfig.from_dict(d)
 
 
-def _camera_rescaled_for_bits(camera: dict, bits: int) -> dict:
-    """gain and black level for ``bits`` with the base camera's ADC range in electrons."""
-    b0 = int(camera["bit_depth"])
-    f = (2**b0 - 1) / (2**bits - 1)
-    return {
-        "camera.bit_depth": bits,
-        "camera.gain_e_per_dn": float(camera["gain_e_per_dn"]) * f,
-        "camera.black_level_dn": float(camera["black_level_dn"]) / f,
-    }
-
-
 class _Probe:
     """Feedback dims and optical-ness of (method, model) pairs, cached within one plan."""
 
@@ -239,11 +228,9 @@ class _Probe:
 
 def _reference_photons(dev) -> float:
     """Mean photons per pixel per frame with only the reference block ON (signal modes OFF)."""
-    from photonics.units import photon_energy_j
+    from photonics.budget import noise_budget
 
-    leak2 = dev.dmd.leak_amplitude**2
-    p = dev.medium.transmission * dev.mode_power_w * (dev.n_reference + dev.n_in * leak2) / dev.n_out
-    return p * dev.camera.exposure_s / photon_energy_j(dev.laser.wavelength_m)
+    return noise_budget(dev, density=0.0, reference=True)["photons"]
 
 
 def apply_assignment(cfg, assignment: dict, *, base_device: dict, dims=None):
@@ -256,6 +243,8 @@ def apply_assignment(cfg, assignment: dict, *, base_device: dict, dims=None):
     from photonics import DeviceConfig
     from photonics.budget import noise_budget
 
+    from .parameters import parameter_assignment, photons_assignment
+
     fb_over = dict(cfg.feedback.opu_overrides)
     fb_changes: dict = {}
     train_changes: dict = {}
@@ -263,47 +252,23 @@ def apply_assignment(cfg, assignment: dict, *, base_device: dict, dims=None):
     for name, v in assignment.items():
         if name == "photons_per_pixel":
             photons = float(v)
-        elif name == "read_noise_e":
-            fb_over["camera.read_noise_e"] = v
-        elif name == "bit_depth":
-            fb_over.update(_camera_rescaled_for_bits(base_device["camera"], v))
-        elif name == "dmd_contrast":
-            fb_over["dmd.contrast_ratio"] = math.inf if v == "inf" else v
-        elif name == "threshold":
-            fb_changes["threshold"] = v
-        elif name == "grain_size_px":
-            fb_over["medium.model"] = "speckle"
-            fb_over["medium.grain_size_px"] = v
-        elif name == "decorrelation_time_s":
-            fb_over["medium.decorrelation_time_s"] = None if v == "inf" else v
-        elif name == "recalibration_period_s":
-            fb_changes["recalibrate_every_s"] = None if v == "never" else v
-        elif name == "reference_fraction":
-            fb_over["reference.fraction"] = v
-        elif name.startswith("opu."):
-            fb_over[name[4:]] = v
-        elif name.startswith("feedback."):
-            fb_changes[name[len("feedback."):]] = v
-        elif name.startswith("train."):
-            train_changes[name[len("train."):]] = v
-        else:  # pragma: no cover - names are checked when the spec is read
-            raise ConfigError(f"unknown sweep parameter {name!r}")
+        for key, value in parameter_assignment(name, v, base_device).items():
+            prefix, _, rest = key.partition(".")
+            target = {"opu": fb_over, "feedback": fb_changes, "train": train_changes}.get(prefix)
+            if target is None:  # pragma: no cover - names are checked when the spec is read
+                raise ConfigError(f"unknown sweep parameter {name!r}")
+            target[rest] = value
     fb_changes["opu_overrides"] = fb_over
     out = cfg.replace(**train_changes, feedback=fb_changes)
     if dims is None:  # a method without optical device: the device settings do not matter
         return out, None
     dev = out.feedback.device_config(*dims)
     if photons is not None:
-        have = noise_budget(dev)["photons"]
-        if not have > 0:
-            raise ConfigError(f"the device gives {have} photons per pixel; photons_per_pixel cannot be set through the laser power")
-        fb_over = dict(fb_over)
-        # device_config multiplies the override by feedback.opu_power_scale: undo it here
-        fb_over["laser.power_w"] = dev.laser.power_w / out.feedback.opu_power_scale * photons / have
-        out = out.replace(feedback={"opu_overrides": fb_over})
+        change = photons_assignment(photons, noise_budget(dev)["photons"], out.feedback.opu_power_scale)
+        out = out.replace(feedback={"opu_power_scale": change["feedback.opu_power_scale"]})
         dev = out.feedback.device_config(*dims)
         got = noise_budget(dev)["photons"]
-        if abs(got - photons) > 1e-9 * photons:  # pragma: no cover - the budget is linear in the power
+        if abs(got - photons) > 1e-9 * photons:  # pragma: no cover - the budget is linear in the laser power
             raise ConfigError(f"photons_per_pixel {photons:g} mapped to {got:g} photons: the budget is not linear in the laser power")
     if not isinstance(dev, DeviceConfig):  # pragma: no cover
         raise ConfigError("the feedback device config could not be built")
