@@ -470,18 +470,21 @@ class OPU:
             e = self.modulator.alpha * (f @ t.T) + c
         return self.pixel_gain_dn_per_field2(exposure_s) * np.abs(e) ** 2 + self.camera.dark_electrons(exposure_s) / self.config.camera.gain_e_per_dn
 
-    def effective_linear_matrix(self, scheme: str | None = None, exposure_s: float | None = None) -> np.ndarray:
+    def effective_linear_matrix(self, scheme: str | None = None, exposure_s: float | None = None, *,
+                                time_s: float | None = None) -> np.ndarray:
         """Ground-truth B (n_out, n_in) float64 such that the noise-free ``linear(x)`` = B x.
 
         exact: B_i = 2 G_i s Re(conj(dc_i) alpha T_i) / N_i, dc = c_on - c_off,
         N_i = 2 sqrt(max(Z_i, floor)), Z_i = G_i s (|c_on,i|^2 - |c_off,i|^2);
         strong-reference: dc -> c_on and Z_i -> G_i s |c_on,i|^2 (the quadratic error term
         is not part of B). The floor is ``reference.min_level_fraction`` x median(Z).
+        ``time_s``: device time of the medium state (a drifting medium); default now.
         """
         self._require_dmd("effective_linear_matrix")
         scheme = check_choice(scheme or self.config.reference.scheme, "scheme", LINEAR_SCHEMES, error=ValidationError)
-        t = self.transmission_matrix.astype(np.complex128)
-        time_s = self.device_time_s
+        time_s = self.device_time_s if time_s is None else float(time_s)
+        self._check_dense_size(self.n_in)
+        t = self.medium.matrix(None, slice(0, self.n_in), time_s=time_s).astype(np.complex128)
         c_on = self.constant_field(True, time_s)
         c_off = self.constant_field(False, time_s)
         g = self.pixel_gain_dn_per_field2(exposure_s)

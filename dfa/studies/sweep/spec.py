@@ -321,7 +321,7 @@ def _suggest(word: str, choices) -> str:
 
 def load_spec(path: str | os.PathLike) -> SweepSpec:
     """Read and validate a sweep spec TOML file (see the module docstring)."""
-    import tomllib
+    from photonics.config import tomllib
 
     p = Path(path)
     if not p.is_file():
