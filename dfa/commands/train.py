@@ -94,7 +94,7 @@ def _load_file(path: str) -> dict:
     try:
         if p.suffix.lower() == ".json":
             return json.loads(p.read_text())
-        import tomllib
+        from photonics.config import tomllib
 
         with open(p, "rb") as fh:
             return tomllib.load(fh)
