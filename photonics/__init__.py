@@ -16,9 +16,9 @@ import os
 
 # numba's OpenMP workers and OpenBLAS's threads alternate in every projection (GEMM, then the
 # |.|^2 and camera kernels). With OpenMP's default active wait they spin against each other on
-# machines with few cores (measured: 1024 x 1024 projection at 0.63-0.68 of the GEMM's speed
-# instead of 0.92-0.94). A passive wait costs a few microseconds per parallel region. Set before
-# numba loads its OpenMP runtime; an explicit user setting wins.
+# machines with few cores (docs/results/throughput.md). A passive wait costs a few
+# microseconds per parallel region. Set before numba loads its OpenMP runtime; an explicit
+# user setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from .version import __version__  # noqa: E402

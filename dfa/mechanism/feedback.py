@@ -27,11 +27,10 @@ L e / max|e| to the nearest integer, a biased estimate of e (entries below max|e
 always in the same direction: for a language model's error p - onehot, the many small
 probabilities are dropped and the quantized error no longer sums to 0); ``"stochastic"``
 rounds up with probability equal to the fractional part (:class:`StochasticQuantizer`), so
-that E[s q] = e exactly and the rounding noise averages out over the tokens of a step
-(measured on the character GPT of ``data/configs/chars-gpt.toml``, 400 steps: digital DFA
-with 6 nearest-rounded bit planes loses 0.36 nats against the unquantized error, 2.958 vs
-2.602 nats/char; with one stochastically rounded bit plane it does not, 2.573; see the README). The rounding draws come from a counter-based
-stream of (seed, projections so far), so they replay exactly after a resume.
+that E[s q] = e exactly and the rounding noise averages out over the tokens of a step (the
+effect on a character GPT is measured in docs/results/large-models.md). The rounding draws
+come from a counter-based stream of (seed, projections so far), so they replay exactly after a
+resume.
 
 New providers plug in with :func:`register_feedback` and are built by
 :func:`build_feedback` from a :class:`FeedbackConfig`.
@@ -165,8 +164,8 @@ class FeedbackConfig:
         Multiplies the laser power of the device config (after a preset's per-pixel rescaling
         to n_out), > 0. Presets set the illumination for frames with half of the modes ON;
         quantized errors light only a few modes (a stochastic 1-bit language-model error: ~2
-        of 96), so a lab turns the laser up for them (the README's LM configuration uses 10,
-        with a smaller reference block, so the brightest frames still fit the ADC range).
+        of 96), so a lab turns the laser up for them (keeping the brightest frames inside the
+        ADC range, e.g. with a smaller reference block).
     stored_path : str or None
         HDF5 file of the stored provider (see :func:`save_feedback_matrix`).
     recalibrate_every_s : float or None

@@ -12,7 +12,7 @@ digitally (no optical cost) and q a small-integer vector the DMD can display:
 
 Ternary errors are cheap and work for a few classes; an error whose energy sits in one entry
 among many (a language model's next-character error: p - onehot over ~100 characters) loses
-its information in the sign and needs bit planes (measured in the README).
+its information in the sign and needs bit planes (measured in docs/results/large-models.md).
 """
 
 from __future__ import annotations
