@@ -54,6 +54,7 @@ __all__ = [
     "write_text_atomic",
     "write_bytes_atomic",
     "write_json_atomic",
+    "json_text",
     "to_jsonable",
     "atomic_h5",
     "open_h5",
@@ -181,10 +182,14 @@ def to_jsonable(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
+def json_text(data: Any, *, indent: int | None = 2) -> str:
+    """``data`` as standard JSON text (see :func:`to_jsonable`; keys sorted)."""
+    return json.dumps(to_jsonable(data), indent=indent, sort_keys=True, allow_nan=False)
+
+
 def write_json_atomic(path: str | os.PathLike, data: Any, *, indent: int | None = 2) -> Path:
     """Write ``data`` as standard JSON (see :func:`to_jsonable`), atomically; returns the path."""
-    text = json.dumps(to_jsonable(data), indent=indent, sort_keys=True, allow_nan=False)
-    return write_text_atomic(path, text + "\n")
+    return write_text_atomic(path, json_text(data, indent=indent) + "\n")
 
 
 @contextlib.contextmanager

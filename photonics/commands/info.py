@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from . import add_device_arguments, device_from_args
 
 
@@ -42,7 +40,9 @@ def run(args) -> int:
     cfg = device_from_args(args)
     d = info_dict(cfg, args.density)
     if args.json:
-        print(json.dumps(d, indent=2, default=str))
+        from ..io import json_text
+
+        print(json_text(d))
         return 0
     dims, nb, hw = d["dimensions"], d["noise_budget"], d["hardware"]
     cam = cfg.camera
