@@ -15,8 +15,9 @@ import pkgutil
 import sys
 from types import ModuleType
 
-from .version import __version__
 from .errors import PhotonicsError
+from .instrument import describe_os_error, is_interrupt, terminate_as_interrupt
+from .version import __version__
 
 __all__ = ["main", "build_parser", "command_parser", "run_command"]
 
@@ -41,8 +42,11 @@ def command_parser(prog: str, description: str, version: str, commands: ModuleTy
 def run_command(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
     """Parse ``argv``, set up logging, run the chosen sub-command; return the exit status.
 
-    No sub-command: help and status 2. A :class:`~photonics.errors.PhotonicsError` or a missing
-    file ends with one line ``<prog> <command>: error: ...`` on stderr and status 2.
+    No sub-command: help and status 2. A :class:`~photonics.errors.PhotonicsError`, a missing
+    file or any file-system error (read-only folder, full disk...) ends with one line
+    ``<prog> <command>: error: ...`` on stderr and status 2; Ctrl-C or SIGTERM (also when it
+    surfaces inside a numba kernel) with one line ``<prog> <command>: interrupted`` and status
+    130. Atomic writes leave nothing half-written; what a command finished before stays.
     """
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
@@ -50,11 +54,24 @@ def run_command(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    where = f"{parser.prog} {args.command}"
     try:
-        return int(args.func(args) or 0)
+        with terminate_as_interrupt():
+            return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print(f"\n{where}: interrupted", file=sys.stderr)
+        return 130
     except (PhotonicsError, FileNotFoundError) as exc:
-        print(f"{parser.prog} {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{where}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        print(f"{where}: error: {describe_os_error(exc)}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        if is_interrupt(exc):
+            print(f"\n{where}: interrupted", file=sys.stderr)
+            return 130
+        raise
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -254,6 +254,10 @@ def local_client(n_workers: int = 2, *, threads_per_worker: int = 1, processes: 
         Per-worker memory limit passed to Dask.
     quiet : bool
         Raise the ``distributed`` loggers to WARNING while the cluster runs (restored on exit).
+
+    Worker processes are started with SIGINT and SIGTERM ignored: an interrupt (Ctrl-C reaches
+    the whole process group) is handled by the driver alone, which cancels the tasks and shuts
+    the cluster down; the workers do not print their own tracebacks.
     """
     from distributed import Client, LocalCluster
 
@@ -263,22 +267,48 @@ def local_client(n_workers: int = 2, *, threads_per_worker: int = 1, processes: 
     prev_level = dlog.level
     if quiet:
         dlog.setLevel(logging.WARNING)
-    cluster = LocalCluster(
-        n_workers=n_workers,
-        threads_per_worker=threads_per_worker,
-        processes=bool(processes),
-        protocol="tcp://",
-        host="127.0.0.1",
-        dashboard_address="127.0.0.1:0",  # HTTP endpoints on a free loopback port (8787 may be taken)
-        memory_limit=memory_limit,
-    )
+    with _children_ignore_interrupts(bool(processes)):
+        cluster = LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=threads_per_worker,
+            processes=bool(processes),
+            protocol="tcp://",
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",  # HTTP endpoints on a free loopback port (8787 may be taken)
+            memory_limit=memory_limit,
+            silence_logs=logging.ERROR if quiet else logging.WARNING,  # the workers' own log level
+        )
+    interrupted = False
     try:
         client = Client(cluster)
         try:
             yield client
+        except BaseException as exc:
+            interrupted = isinstance(exc, KeyboardInterrupt)
+            raise
         finally:
+            if interrupted:  # shut down without the workers' complaints about lost connections
+                for name in ("distributed", "tornado", "asyncio"):
+                    logging.getLogger(name).setLevel(logging.CRITICAL)
             client.close()
     finally:
         cluster.close()
-        if quiet:
+        if quiet or interrupted:
             dlog.setLevel(prev_level)
+
+
+@contextlib.contextmanager
+def _children_ignore_interrupts(active: bool) -> Iterator[None]:
+    """Ignore SIGINT/SIGTERM while child processes are started (they inherit it), then restore."""
+    import signal
+    import threading
+
+    if not active or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)

@@ -11,7 +11,8 @@ def register(sub) -> None:
     p = sub.add_parser("project", help="project inputs through a simulated device and save the outputs (HDF5)")
     add_device_arguments(p)
     p.add_argument("--input", required=True, help="inputs: .npy, .npz (first array), .h5 (photonics frames file) or .csv/.txt")
-    p.add_argument("--out", required=True, help="output .h5 file")
+    p.add_argument("--out", required=True, help="output .h5 file (refused if it exists, unless --force; never an input)")
+    p.add_argument("--force", action="store_true", help="replace an existing --out file")
     p.add_argument("--mode", choices=("project", "linear"), default="project", help="native |Tx|^2 or linear B x")
     p.add_argument(
         "--encoder",
@@ -70,7 +71,10 @@ def run(args) -> int:
     from ..device import OPU
     from ..records import save_frames
 
+    from ..instrument import check_output_file
+
     cfg = device_from_args(args)
+    check_output_file(args.out, force=args.force, inputs=[args.input])
     x = load_input(args.input)
     opu = OPU(cfg, seed=args.seed, progress=args.progress)
     enc = make_encoder(args.encoder, args.bits, args.threshold)

@@ -25,6 +25,7 @@ import time
 from typing import Callable
 
 from photonics.errors import PhotonicsError
+from photonics.instrument import is_interrupt
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +167,8 @@ def execute(tasks: list[dict], store, *, client=None, runner: Callable[[dict], d
                 except KeyboardInterrupt:
                     raise
                 except Exception as exc:  # noqa: BLE001 - reported, the sweep goes on
+                    if is_interrupt(exc):  # an interrupt that surfaced inside a numba kernel: stop, record nothing
+                        raise KeyboardInterrupt from exc
                     log.exception("point %s (%s, seed %s) failed", t["id"], t["method"], t["seed"])
                     errors.append((t["id"], f"{type(exc).__name__}: {exc}"))
                 else:
