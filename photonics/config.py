@@ -127,7 +127,8 @@ class LaserConfig(_Config):
     Parameters
     ----------
     power_w : float
-        Optical power spread uniformly over the DMD [W], > 0.
+        Optical power spread uniformly over the DMD [W], in (0, 1 kW] (an OPU runs on mW; the
+        bound keeps every photon count of the chain finite).
     wavelength_m : float
         Vacuum wavelength [m], in [200 nm, 20 um].
     """
@@ -136,7 +137,7 @@ class LaserConfig(_Config):
     wavelength_m: float = 532e-9
 
     def __post_init__(self):
-        check_real(self.power_w, "laser.power_w", low=0.0, low_inclusive=False, unit="W")
+        check_real(self.power_w, "laser.power_w", low=0.0, low_inclusive=False, high=1.0e3, unit="W")
         check_real(self.wavelength_m, "laser.wavelength_m", low=200e-9, high=20e-6, unit="m")
 
 
@@ -152,7 +153,8 @@ class DMDConfig(_Config):
     macropixel : int
         Edge of a macropixel in mirrors; an input mode is macropixel x macropixel mirrors.
     contrast_ratio : float
-        ON/OFF intensity ratio, >= 1 (``inf`` = perfect contrast). An OFF mode leaks an
+        ON/OFF intensity ratio, > 1 (``inf`` = perfect contrast; at 1 an OFF mirror sends as
+        much light as an ON one and nothing is modulated). An OFF mode leaks an
         amplitude ``1/sqrt(contrast_ratio)`` of an ON mode, with the same phase.
     frame_rate_hz : float
         Maximum binary pattern rate [Hz].
@@ -176,7 +178,7 @@ class DMDConfig(_Config):
             for k, s in zip(("rows", "cols"), self.shape):
                 check_int(s, f"dmd.shape {k}", low=1)
         check_int(self.macropixel, "dmd.macropixel", low=1, high=1024)
-        check_real(self.contrast_ratio, "dmd.contrast_ratio", low=1.0, allow_inf=True)
+        check_real(self.contrast_ratio, "dmd.contrast_ratio", low=1.0, low_inclusive=False, allow_inf=True)
         check_real(self.frame_rate_hz, "dmd.frame_rate_hz", low=0.0, low_inclusive=False, unit="Hz")
         check_real(self.fill_factor, "dmd.fill_factor", low=0.0, high=1.0, low_inclusive=False)
         check_real(self.mirror_pitch_m, "dmd.mirror_pitch_m", low=0.0, low_inclusive=False, unit="m")
@@ -407,9 +409,15 @@ class CameraConfig(_Config):
 
     The read-out of pixel i (see :mod:`photonics.camera`)::
 
-        mu_e  = QE * (1 + prnu_i) * P_i * exposure_s / (h c / lambda) + dark_current * exposure_s + dsnu_i
+        mu_e  = QE * g_i * P_i * exposure_s / (h c / lambda) + I_i * exposure_s
         e     = min(Poisson(mu_e), full_well_e) + N(0, read_noise_e^2)
-        DN    = clip(round(e / gain_e_per_dn + black_level_dn), 0, 2**bit_depth - 1)
+        DN    = clip(round(e / gain_e_per_dn + black_level_dn + o_i), 0, 2**bit_depth - 1)
+
+    with three static pixel maps: the relative gain g_i (mean 1, sd ``prnu``), the dark
+    current I_i >= 0 (mean ``dark_current_e_per_s``, sd ``dark_current_sd_e_per_s``; its
+    electrons are Poisson and scale with the exposure) and the electronic offset o_i (mean 0,
+    sd ``offset_sd_dn``, either sign, independent of the exposure). ``pixel_maps`` loads
+    measured maps instead (a digital twin).
 
     Parameters
     ----------
@@ -428,9 +436,20 @@ class CameraConfig(_Config):
     black_level_dn : float
         ADC offset added to every pixel [DN], so that dark noise is not clipped at zero.
     prnu : float
-        Photo-response non-uniformity: standard deviation of the relative gain map, in [0, 0.5].
-    dsnu_e : float
-        Dark-signal non-uniformity: standard deviation of the dark offset map [e-], >= 0.
+        Photo-response non-uniformity: standard deviation of the relative gain map g_i
+        (mean 1, gamma-distributed so that g_i > 0), in [0, 0.5].
+    dark_current_sd_e_per_s : float
+        Dark-current non-uniformity: standard deviation of the per-pixel dark current I_i
+        [e-/s], >= 0 (gamma-distributed, so I_i >= 0; needs ``dark_current_e_per_s`` > 0).
+        Its part of the DSNU grows with the exposure: sd(I_i) * exposure_s [e-].
+    offset_sd_dn : float
+        Offset non-uniformity: standard deviation of the per-pixel electronic offset o_i
+        added to the black level [DN], >= 0 (normal, either sign, independent of the exposure).
+        EMVA 1288 DSNU at exposure t: sqrt((dark_current_sd_e_per_s t)^2 + (offset_sd_dn gain_e_per_dn)^2) [e-].
+    pixel_maps : str or None
+        HDF5 file of measured pixel maps (kind ``photonics.pixel_maps``: relative gain,
+        dark current, offset; :func:`photonics.camera.write_pixel_maps`) used instead of
+        drawing them; written by a digital twin. The scalars above then describe the maps.
     exposure_s : float
         Exposure time [s], > 0 and <= 1 / frame_rate_hz.
     frame_rate_hz : float
@@ -450,13 +469,32 @@ class CameraConfig(_Config):
     bit_depth: int = 8
     black_level_dn: float = 8.0
     prnu: float = 0.01
-    dsnu_e: float = 1.0
+    dark_current_sd_e_per_s: float = 3.0
+    offset_sd_dn: float = 0.1
     exposure_s: float = 1.0e-3
     frame_rate_hz: float = 500.0
     pixel_pitch_m: float = 5.5e-6
     shot_noise: bool = True
     clip_full_well: bool = True
     quantize: bool = True
+    pixel_maps: str | None = None
+
+    #: Keys of older releases -> what replaced them (a clear error instead of "unknown key").
+    REPLACED_KEYS = {
+        "dsnu_e": "camera.dsnu_e (one dark-offset map in e-, clipped at zero) was replaced by two separate quantities: "
+        "camera.dark_current_sd_e_per_s (dark-current non-uniformity [e-/s], Poisson, scales with the exposure) and "
+        "camera.offset_sd_dn (electronic offset non-uniformity [DN], either sign, exposure-independent); "
+        "the old dsnu_e = D e- at gain G e-/DN corresponds to offset_sd_dn = D / G",
+    }
+
+    @classmethod
+    def from_dict(cls, data, where: str = ""):
+        """As :meth:`_Config.from_dict`, with a clear error for keys of older releases."""
+        if isinstance(data, Mapping):
+            for key, why in cls.REPLACED_KEYS.items():
+                if key in data:
+                    raise ConfigError(f"{where + ': ' if where else ''}{why}")
+        return super().from_dict(data, where=where)
 
     def __post_init__(self):
         check_real(self.quantum_efficiency, "camera.quantum_efficiency", low=0.0, high=1.0, low_inclusive=False)
@@ -471,7 +509,15 @@ class CameraConfig(_Config):
                 f"camera.black_level_dn must be < 2**bit_depth - 1 = {2**self.bit_depth - 1} DN (got {self.black_level_dn:g})"
             )
         check_real(self.prnu, "camera.prnu", low=0.0, high=0.5)
-        check_real(self.dsnu_e, "camera.dsnu_e", low=0.0, unit="e-")
+        check_real(self.dark_current_sd_e_per_s, "camera.dark_current_sd_e_per_s", low=0.0, unit="e-/s")
+        if self.dark_current_sd_e_per_s > 0 and self.dark_current_e_per_s == 0:
+            raise ConfigError(
+                f"camera.dark_current_sd_e_per_s = {self.dark_current_sd_e_per_s:g} e-/s needs a mean dark current "
+                "camera.dark_current_e_per_s > 0 (a dark current is >= 0 in every pixel); set it, or set the sd to 0"
+            )
+        check_real(self.offset_sd_dn, "camera.offset_sd_dn", low=0.0, high=float(2**self.bit_depth), unit="DN")
+        if self.pixel_maps is not None and (not isinstance(self.pixel_maps, str) or not self.pixel_maps):
+            raise ConfigError(f"camera.pixel_maps must be a non-empty path string or omitted (got {self.pixel_maps!r})")
         check_real(self.exposure_s, "camera.exposure_s", low=0.0, low_inclusive=False, unit="s")
         check_real(self.frame_rate_hz, "camera.frame_rate_hz", low=0.0, low_inclusive=False, unit="Hz")
         if self.exposure_s > 1.0 / self.frame_rate_hz * (1 + 1e-9):

@@ -33,7 +33,7 @@ from .io import atomic_h5, open_h5
 from .medium import Medium, build_medium
 from .records import stored_device_config
 from .rng import check_seed
-from .validation import check_choice, check_int
+from .validation import check_allocation, check_choice, check_int, check_real
 
 log = logging.getLogger(__name__)
 
@@ -316,8 +316,12 @@ class OPU:
     def dark_frames(self, n: int, exposure_s: float | None = None) -> np.ndarray:
         """``n`` frames with the laser blocked (dark signal + noise only), DN (n, n_out)."""
         n = check_int(n, "n", low=1, error=ValidationError)
+        exposure_s = self.camera.check_exposure(exposure_s)
+        out_bytes = n * self.n_out * np.dtype(self.config.camera.output_dtype).itemsize
+        check_allocation(out_bytes + n * self.n_in, f"dark_frames(n={n}): {n} frames of {self.n_out} pixels",
+                         "ask for fewer frames at a time")
         zeros = np.zeros((n, self.n_in), dtype=np.uint8)
-        return self._acquire(zeros, ref_on=False, exposure_s=self.camera.check_exposure(exposure_s), laser_on=False)
+        return self._acquire(zeros, ref_on=False, exposure_s=exposure_s, laser_on=False)
 
     def project(self, x, *, encoder: Encoder | None = None, raw: bool = False, exposure_s: float | None = None) -> np.ndarray:
         """Native intensity projection y = |T x|^2 (scaled, through the camera).
@@ -528,24 +532,35 @@ class OPU:
 
     def load_state_dict(self, state: dict) -> None:
         """Restore what :meth:`state_dict` returned (same config and seed assumed)."""
+        if not isinstance(state, dict):
+            raise ValidationError(f"state must be the dict of OPU.state_dict() (got {type(state).__name__})")
         try:
             frames = check_int(state["frames"], "state['frames']", low=0, error=ValidationError)
-            idle = float(state["idle_s"])
+            idle = check_real(state["idle_s"], "state['idle_s']", low=0.0, unit="s", error=ValidationError)
             cal = state.get("reference_calibration")
         except (KeyError, TypeError) as exc:
             raise ValidationError(f"state must come from OPU.state_dict() (missing {exc})") from None
         if cal is not None:
-            arrays = {k: np.asarray(cal[k], dtype=np.float64) for k in ("z_dn", "r_dn", "dark_dn")}
+            try:
+                arrays = {k: np.asarray(cal[k], dtype=np.float64) for k in ("z_dn", "r_dn", "dark_dn")}
+                scalars = dict(
+                    n_frames=check_int(cal["n_frames"], "state reference_calibration.n_frames", low=1, error=ValidationError),
+                    exposure_s=check_real(cal["exposure_s"], "state reference_calibration.exposure_s", low=0.0,
+                                          low_inclusive=False, unit="s", error=ValidationError),
+                    device_time_s=check_real(cal["device_time_s"], "state reference_calibration.device_time_s", low=0.0,
+                                             unit="s", error=ValidationError),
+                    min_level_fraction=check_real(cal.get("min_level_fraction", self.config.reference.min_level_fraction),
+                                                  "state reference_calibration.min_level_fraction", low=0.0, high=1.0,
+                                                  high_inclusive=False, error=ValidationError),
+                )
+            except (KeyError, TypeError) as exc:
+                raise ValidationError(f"state reference_calibration must come from OPU.state_dict() (missing or invalid {exc})") from None
             for k, a in arrays.items():
                 if a.shape != (self.n_out,):
                     raise ShapeError(f"state reference_calibration.{k} has shape {a.shape}, this device needs ({self.n_out},)")
-            self._refcal = ReferenceCalibration(
-                n_frames=int(cal["n_frames"]),
-                exposure_s=float(cal["exposure_s"]),
-                device_time_s=float(cal["device_time_s"]),
-                min_level_fraction=float(cal.get("min_level_fraction", self.config.reference.min_level_fraction)),
-                **arrays,
-            )
+                if not np.all(np.isfinite(a)):
+                    raise ValidationError(f"state reference_calibration.{k} contains NaN or infinite values")
+            self._refcal = ReferenceCalibration(**scalars, **arrays)
         else:
             self._refcal = None
         self._frames = frames

@@ -36,6 +36,10 @@ __all__ = [
 ]
 
 
+#: largest finite float32 (the decoded outputs are float32)
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def _as_batch(x, name: str = "x") -> np.ndarray:
     arr = np.asarray(x)
     if arr.ndim not in (1, 2):
@@ -129,6 +133,12 @@ class BitPlaneEncoder(Encoder):
             xf = as_float_array(arr, "x", dtype=np.float64)
             lo = self.x_min if self.x_min is not None else (float(xf.min()) if xf.size else 0.0)
             hi = self.x_max if self.x_max is not None else (float(xf.max()) if xf.size else 1.0)
+            if max(abs(lo), abs(hi)) > _FLOAT32_MAX / 2:
+                raise ValidationError(
+                    f"x spans [{lo:.3g}, {hi:.3g}]: the decoded outputs are float32, whose range ends at "
+                    f"{_FLOAT32_MAX:.3g} (with room for the projection's sums, |x| must stay below {_FLOAT32_MAX / 2:.3g}); "
+                    "rescale the inputs"
+                )
             if hi <= lo:
                 hi = lo + 1.0
             step = (hi - lo) / levels

@@ -22,6 +22,8 @@ __all__ = [
     "as_float_array",
     "as_binary_frames",
     "check_ndim",
+    "available_memory_bytes",
+    "check_allocation",
 ]
 
 
@@ -158,3 +160,40 @@ def as_binary_frames(x: Any, name: str, n_features: int) -> np.ndarray:
             "encode real inputs first, e.g. with photonics.encoding.BitPlaneEncoder"
         )
     return arr.astype(np.uint8)
+
+
+def available_memory_bytes() -> int | None:
+    """Memory this machine can still give a process [bytes] (``MemAvailable``), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import os
+
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_allocation(nbytes: float, what: str, hint: str = "", *, error: type[Exception] = ValidationError) -> None:
+    """Refuse a request that needs more memory than the machine has available, before allocating.
+
+    ``what`` names the request and its parameter (``"dark_frames(n=10**12): 10**12 frames of 1024 pixels"``);
+    ``hint`` says what to do instead. Requests below 80 % of the available memory pass.
+    """
+    avail = available_memory_bytes()
+    if avail is None or nbytes <= 0.8 * avail:
+        return
+    raise error(f"{what} needs {_bytes(nbytes)} of memory, more than this machine has available ({_bytes(avail)})"
+                + (f"; {hint}" if hint else ""))
+
+
+def _bytes(n: float) -> str:
+    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n:.0f} B"

@@ -24,7 +24,12 @@ def register(sub) -> None:
     )
     p.add_argument("names", nargs="*", metavar="NAME", help=f"benchmarks to run (default: {', '.join(SUITE)})")
     p.add_argument("--quick", action="store_true", help="small sizes: a smoke run, figures not meaningful")
-    p.add_argument("--out-dir", default=None, help="folder for the JSON results (default benchmarks/results)")
+    p.add_argument("--out-dir", default=None,
+                   help="folder for the JSON results (default runs/bench/<date-time>; the checked-in reference results in "
+                   "benchmarks/results change only with --update-reference)")
+    p.add_argument("--force", action="store_true", help="write into an existing, non-empty --out-dir")
+    p.add_argument("--update-reference", action="store_true",
+                   help="write into benchmarks/results, replacing the checked-in reference results (on purpose, on a quiet machine)")
     p.add_argument("--dir", default=None, help="benchmarks folder (default: the one next to the photonics package)")
     p.add_argument("--list", action="store_true", help="list the benchmarks found and exit")
     p.add_argument("--subprocess", action="store_true", help="run each script in a fresh Python process")
@@ -110,7 +115,21 @@ def run(args) -> int:
     unknown = [n for n in names if n not in found]
     if unknown:
         raise ValidationError(f"unknown benchmark(s) {', '.join(unknown)}; available: {', '.join(found)}")
-    out_dir = Path(args.out_dir) if args.out_dir else d / "results"
+    import time
+
+    from ..instrument import check_output_dir
+
+    if args.update_reference and args.out_dir:
+        raise ValidationError("--update-reference writes into benchmarks/results; do not give --out-dir with it")
+    if args.update_reference and args.quick:
+        raise ValidationError("--update-reference records reference figures; --quick sizes are not meaningful")
+    if args.update_reference:
+        out_dir = check_output_dir(d / "results", option="--update-reference", allow_existing=True)
+    else:
+        default = Path("runs") / "bench" / time.strftime("%Y%m%d-%H%M%S")
+        if not args.out_dir:
+            default.parent.mkdir(parents=True, exist_ok=True)
+        out_dir = check_output_dir(args.out_dir or default, option="--out-dir", force=args.force)
     argv = ["--out-dir", str(out_dir)] + (["--quick"] if args.quick else [])
     status = {}
     for name in names:

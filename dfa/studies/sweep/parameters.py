@@ -108,7 +108,7 @@ NAMED_PARAMETERS: dict[str, NamedParameter] = {
         NamedParameter("bit_depth", "int", ("opu.camera.bit_depth", "opu.camera.gain_e_per_dn", "opu.camera.black_level_dn"),
                        "ADC bit depth [bits]", low=1, high=16, assign=_bits,
                        description="ADC bits over the base device's analog range (gain and black level rescaled)"),
-        NamedParameter("dmd_contrast", "real_or_off", ("opu.dmd.contrast_ratio",), "DMD contrast ratio", low=1.0,
+        NamedParameter("dmd_contrast", "real_or_off", ("opu.dmd.contrast_ratio",), "DMD contrast ratio", low=1.0, low_inclusive=False,
                        off_words=("inf",), log_axis=True, assign=lambda v, _: {"opu.dmd.contrast_ratio": _off_or(v, math.inf)},
                        description="DMD ON/OFF intensity ratio ('inf': perfect)"),
         NamedParameter("threshold", "real", ("feedback.threshold",), "ternarization threshold", low=0.0, high=1.0,

@@ -161,10 +161,14 @@ def _expand_values(name: str, raw: Any, where: str) -> list:
             if kind == "range":
                 if not all(isinstance(v, int) for v in arg) or c == 0:
                     raise _err(where, f"parameter {name!r}: range needs integers [start, stop, step] with step != 0 (got {arg!r})")
+                if len(range(a, b, c)) > MAX_POINTS:  # counted before anything is built
+                    raise _err(where, f"parameter {name!r}: range {arg!r} has {len(range(a, b, c)):,} values; more than {MAX_POINTS:,} runs is not supported")
                 values = list(range(a, b, c))
             else:
                 if not isinstance(c, int) or c < 1:
                     raise _err(where, f"parameter {name!r}: {kind} num must be an integer >= 1 (got {c!r})")
+                if c > MAX_POINTS:  # counted before anything is built
+                    raise _err(where, f"parameter {name!r}: {kind} asks for {c:,} values; more than {MAX_POINTS:,} runs is not supported")
                 if kind == "logspace":
                     if a <= 0 or b <= 0:
                         raise _err(where, f"parameter {name!r}: logspace start and stop must be > 0 (got {a!r}, {b!r})")
