@@ -32,6 +32,7 @@ __all__ = [
     "is_interrupt",
     "terminate_as_interrupt",
     "progress",
+    "show_progress",
     "describe_os_error",
 ]
 
@@ -149,9 +150,14 @@ def describe_os_error(exc: OSError) -> str:
     return f"{what}{where}"
 
 
+def show_progress(requested: bool = True) -> bool:
+    """Whether a command shows progress bars: asked for, and stderr is an interactive terminal
+    (a log file or a pipe gets no bar updates)."""
+    return bool(requested) and hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
+
+
 def progress(iterable=None, *, enabled: bool = True, **kwargs):
-    """A tqdm progress bar, shown only when ``enabled`` and stderr is an interactive terminal."""
+    """A tqdm progress bar, shown only when :func:`show_progress` (``enabled``)."""
     from tqdm.auto import tqdm
 
-    show = bool(enabled) and hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
-    return tqdm(iterable, disable=not show, **kwargs)
+    return tqdm(iterable, disable=not show_progress(enabled), **kwargs)

@@ -35,6 +35,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from photonics.errors import ConfigError
+    from photonics.instrument import show_progress
 
     from dfa.studies.sweep import format_summary, load_spec, plan_sweep, replot, run_sweep
 
@@ -73,7 +74,7 @@ def run(args) -> int:
             workers=args.workers,
             serial=args.serial,
             retry_failed=args.retry_failed,
-            progress=not args.no_progress,
+            progress=show_progress(not args.no_progress),
             plots=not args.no_plots,
             announce=lambda msg: print(f"dfa sweep: {msg}", file=sys.stderr),
         )

@@ -71,12 +71,12 @@ def run(args) -> int:
     from ..device import OPU
     from ..records import save_frames
 
-    from ..instrument import check_output_file
+    from ..instrument import check_output_file, show_progress
 
     cfg = device_from_args(args)
     check_output_file(args.out, force=args.force, inputs=[args.input])
     x = load_input(args.input)
-    opu = OPU(cfg, seed=args.seed, progress=args.progress)
+    opu = OPU(cfg, seed=args.seed, progress=show_progress(args.progress))
     enc = make_encoder(args.encoder, args.bits, args.threshold)
     op = opu.project if args.mode == "project" else opu.linear
     y = op(x, encoder=enc, raw=args.raw)
