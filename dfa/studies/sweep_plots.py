@@ -143,7 +143,11 @@ def plot_metric_vs(summary: dict, p: str, path, title: str = "") -> Path:
 
 
 def plot_privacy_vs(summary: dict, p: str, path, title: str = "") -> Path | None:
-    """epsilon (per step and over training, worst seed) against parameter ``p``; None if no data."""
+    """epsilon (per step and over training, worst seed) against parameter ``p``; None if no data.
+
+    One line per combination of the other swept parameters (each the worst seed of its cell);
+    beyond MAX_LINES combinations one line takes the worst over them too, and says so.
+    """
     from photonics.plotting import new_figure, save_figure
 
     values = _values_of(summary, p)
@@ -151,23 +155,39 @@ def plot_privacy_vs(summary: dict, p: str, path, title: str = "") -> Path | None
     groups = [g for g in summary["groups"] if g["epsilon_step"]]
     if not groups:
         return None
+    others = [q for q in summary["parameters"] if q != p]
     fig, ax = new_figure(1, 1, figsize=(7.5, 4.6))
     methods = list(dict.fromkeys(g["method"] for g in groups))
     drawn = False
     for i, m in enumerate(methods):
         color = _color(m, i)
-        for key, style in (("epsilon_total_max", "-"), ("epsilon_step_max", ":")):
-            xs, ys = [], []
-            for xv, v in zip(x, values):
-                sel = [g[key] for g in groups if g["method"] == m and json.dumps(g["assignment"].get(p)) == json.dumps(v) and g[key] is not None]
-                sel = [s for s in sel if math.isfinite(s)]
-                if sel:
-                    xs.append(xv)
-                    ys.append(max(sel))
-            if xs:
-                what = "over training" if key == "epsilon_total_max" else "per step"
-                ax.plot(xs, ys, color=color, ls=style, marker="o", ms=4, label=f"{m}: epsilon {what}")
-                drawn = True
+        gs = [g for g in groups if g["method"] == m]
+        by_other: dict[str, list] = {}
+        for g in gs:
+            by_other.setdefault(json.dumps({q: g["assignment"].get(q) for q in others}, sort_keys=True), []).append(g)
+        pooled = len(by_other) > MAX_LINES
+        lines = {"pooled": gs} if pooled else by_other
+        for j, (okey, lg) in enumerate(lines.items()):
+            if pooled:
+                where = f"worst seed and worst {', '.join(others)}"
+            elif others:
+                where = "worst seed; " + ", ".join(f"{q}={v}" for q, v in json.loads(okey).items())
+            else:
+                where = "worst seed"
+            for key, style in (("epsilon_total_max", "-"), ("epsilon_step_max", ":")):
+                xs, ys = [], []
+                for xv, v in zip(x, values):
+                    sel = [g[key] for g in lg if json.dumps(g["assignment"].get(p)) == json.dumps(v) and g[key] is not None]
+                    sel = [s for s in sel if math.isfinite(s)]
+                    if sel:
+                        xs.append(xv)
+                        ys.append(max(sel))
+                if xs:
+                    what = "over training" if key == "epsilon_total_max" else "per step"
+                    alpha = 1.0 - 0.5 * j / max(1, len(lines) - 1)
+                    ax.plot(xs, ys, color=color, ls=style, marker=_LINESTYLES[j % len(_LINESTYLES)][1], ms=4, alpha=alpha,
+                            label=f"{m}: epsilon {what} ({where})")
+                    drawn = True
     if not drawn:
         import matplotlib.pyplot as plt
 
@@ -183,7 +203,7 @@ def plot_privacy_vs(summary: dict, p: str, path, title: str = "") -> Path | None
     ax.set_ylabel(f"epsilon (delta = {delta:g})" if delta else "epsilon")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
-    ax.set_title(f"{title}: privacy of the optical error projection (worst seed)" if title else "privacy", fontsize=9)
+    ax.set_title(f"{title}: privacy of the optical error projection" if title else "privacy of the optical error projection", fontsize=9)
     return save_figure(fig, path)
 
 

@@ -256,3 +256,31 @@ def test_a_worker_killed_mid_point_loses_nothing(serial, spec_path, cluster, tmp
     lines = (tmp_path / "dask-kill" / "results.jsonl").read_text().splitlines()
     assert len(lines) == N_POINTS  # every point written exactly once
     _assert_same(outcome.records, serial[1].records)
+
+
+def test_privacy_plot_keeps_the_other_parameter_apart(tmp_path, monkeypatch):
+    """'worst seed' means the worst over seeds only: each value of the other swept parameter is its own line."""
+    import photonics.plotting as plotting
+
+    from dfa.studies.sweep_plots import plot_privacy_vs
+
+    groups = []
+    for rn in (1.0, 10.0):
+        for ph in (10.0, 100.0):
+            eps = 1.0 / rn * ph  # differs with the other parameter
+            groups.append({"method": "optical-dfa", "assignment": {"read_noise_e": rn, "photons_per_pixel": ph},
+                           "epsilon_step": [eps / 10, eps / 20], "epsilon_total_max": eps, "epsilon_step_max": eps / 10})
+    summary = {"groups": groups, "parameters": ["read_noise_e", "photons_per_pixel"], "privacy_delta": 1e-5}
+    captured = {}
+    real_save = plotting.save_figure
+
+    def capture(fig, path, dpi=120):
+        captured["lines"] = [(ln.get_label(), list(ln.get_ydata())) for ln in fig.axes[0].get_lines()]
+        return real_save(fig, path, dpi)
+
+    monkeypatch.setattr(plotting, "save_figure", capture)
+    assert plot_privacy_vs(summary, "photons_per_pixel", tmp_path / "p.png").is_file()
+    total = {label: ys for label, ys in captured["lines"] if "over training" in label}
+    assert len(total) == 2  # one line per read noise
+    assert total["optical-dfa: epsilon over training (worst seed; read_noise_e=1.0)"] == [10.0, 100.0]
+    assert total["optical-dfa: epsilon over training (worst seed; read_noise_e=10.0)"] == [1.0, 10.0]
