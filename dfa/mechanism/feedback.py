@@ -420,10 +420,16 @@ class StoredFeedback(_MatrixFeedback):
             raise ShapeError(f"feedback matrix must be 2-D (n_out, n_in) (got shape {b.shape})")
         self.scale = check_real(scale, "scale", low=0.0, low_inclusive=False)
         if normalize:
-            ms = float(np.mean(b**2))
-            if ms <= 0:
+            peak = float(np.max(np.abs(b))) if b.size else 0.0
+            if peak <= 0:
                 raise ValidationError("feedback matrix is all zeros; it cannot be normalized")
-            b = b * (self.scale / math.sqrt(b.shape[1]) / math.sqrt(ms))
+            b = b / peak  # scale-safe: entries of 1e200 or 1e-200 normalise like any other
+            b = b * (self.scale / math.sqrt(b.shape[1]) / math.sqrt(float(np.mean(b**2))))
+        elif b.size and float(np.max(np.abs(b))) > float(np.finfo(np.float32).max):
+            raise ValidationError(
+                f"feedback matrix entries reach {float(np.max(np.abs(b))):.3g}, beyond float32's range (3.4e+38) in which "
+                "the projection runs; rescale the matrix or let it be normalized (normalize=True)"
+            )
         self.source = str(source)
         self.normalize = bool(normalize)
         super().__init__(torch.from_numpy(b.astype(np.float32)), quantizer, rounding_seed=rounding_seed)

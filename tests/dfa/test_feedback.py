@@ -238,3 +238,25 @@ def test_optical_bitplanes_on_ideal_device(ideal_opu):
     t, a = ternarize_error(e.numpy(), 0.35)
     tern = a[:, None] * (t @ b.T)
     assert np.linalg.norm(y - exact) < 0.5 * np.linalg.norm(tern - exact)
+
+
+def test_stored_feedback_normalises_any_scale_and_refuses_float32_overflow():
+    """Entries of 1e200 or 1e-200 normalise like any other matrix (no zeros, no inf); unnormalised
+    entries beyond float32 are refused instead of becoming inf."""
+    import numpy as np
+    import pytest
+    import torch
+
+    from photonics.errors import ValidationError
+
+    from dfa.mechanism.feedback import StoredFeedback
+
+    base = np.random.default_rng(0).normal(size=(64, 4))
+    ref = StoredFeedback(base).matrix
+    for factor in (1e200, 1e-200):
+        m = StoredFeedback(base * factor).matrix
+        assert torch.isfinite(m).all() and torch.allclose(m, ref, rtol=1e-6)
+        # the convention: mean square entry scale^2 / n_in
+        assert float((m.double() ** 2).mean()) == pytest.approx(1.0 / 4, rel=1e-6)
+    with pytest.raises(ValidationError, match="beyond float32"):
+        StoredFeedback(base * 1e200, normalize=False)
