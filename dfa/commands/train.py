@@ -24,9 +24,11 @@ def register(sub) -> None:
     )
     g = p.add_argument_group("what to train")
     g.add_argument("--config", metavar="FILE", help="TOML or JSON file of training settings (command-line options override it)")
-    g.add_argument("--dataset", help="data set: digits (default), mnist1d, mnist, fashion-mnist, chars, graph, digits-diffusion")
+    g.add_argument("--dataset", help="data set: digits (default), mnist1d, mnist1d-real, mnist-5k, mnist, fashion-mnist, "
+                   "cifar10, cifar100, chars, text, graph, cora, citeseer, pubmed, digits-diffusion")
     g.add_argument("--data-option", action="append", metavar="KEY=VALUE", help="data-set option, e.g. path=/data/mnist (repeatable)")
-    g.add_argument("--model", help="model: mlp, cnn, transformer, gcn, gpt, vit, mixer, denoiser (default: the data set's)")
+    g.add_argument("--model", help="model: mlp, cnn, cnn1d, gru, transformer, gcn, gpt, vit, mixer, denoiser (default: the "
+                   "data set's)")
     g.add_argument("--model-option", action="append", metavar="KEY=VALUE", help="model option, e.g. hidden=[512,512] (repeatable)")
     g.add_argument("--methods", help="comma-separated methods (default bp,dfa,optical-dfa; also stored-dfa, head-only, "
                    "two-pass, optical-two-pass, stored-two-pass)")
@@ -37,6 +39,9 @@ def register(sub) -> None:
     g.add_argument("--lr", type=float, help="learning rate")
     g.add_argument("--optimizer", choices=("adam", "sgd"))
     g.add_argument("--weight-decay", type=float)
+    g.add_argument("--lr-schedule", choices=("constant", "step", "cosine"), help="learning-rate schedule (default constant)")
+    g.add_argument("--lr-milestones", metavar="E1,E2", help="epochs at whose start a step schedule multiplies lr by --lr-gamma")
+    g.add_argument("--lr-gamma", type=float, help="factor of each step decay (default 0.1)")
     g.add_argument("--max-steps", type=int, help="stop after this many steps")
     g.add_argument("--seed", type=int, help="training seed: initial weights, batch order, feedback matrix, device (default 0)")
     g = p.add_argument_group("feedback")
@@ -75,8 +80,12 @@ def register(sub) -> None:
     g.add_argument("--align-every", type=int, help="alignment diagnostics every N steps (0: off; default ~50 per run)")
     g.add_argument("--checkpoint-every", type=int, help="checkpoint every N steps (default 100)")
     g.add_argument("--threads", type=int, default=1,
-                   help="CPU threads of torch, numba and numpy's BLAS (default 1: best for small models on a shared "
-                   "machine; results are identical for a given thread count)")
+                   help="CPU threads of numba and numpy's BLAS, i.e. of the optical simulation (default 1); the results do "
+                   "not depend on it")
+    g.add_argument("--torch-threads", type=int, default=1,
+                   help="CPU threads of torch (default 1: results independent of --threads and identical on every machine "
+                   "with the same libraries; more threads can be faster for large models but change the last bits, "
+                   "a seed-like perturbation)")
     g.add_argument("--no-plots", action="store_true", help="do not write the PNG plots")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     g.add_argument("--json", action="store_true", help="print results.json instead of the table")
@@ -105,10 +114,12 @@ def _load_file(path: str) -> dict:
 def _overrides(args) -> dict:
     over: dict = {}
     for key in ("model", "epochs", "batch_size", "steps_per_epoch", "lr", "optimizer", "weight_decay", "max_steps", "seed",
-                "device", "align_every", "checkpoint_every", "precision"):
+                "device", "align_every", "checkpoint_every", "precision", "lr_schedule", "lr_gamma"):
         v = getattr(args, key)
         if v is not None:
             over[key] = v
+    if args.lr_milestones is not None:
+        over["lr_milestones"] = _int_list(args.lr_milestones, "--lr-milestones")
     if args.methods:
         over["methods"] = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     if args.data_option:
@@ -194,8 +205,11 @@ def run(args) -> int:
 
     from dfa.trainer.threads import set_threads
 
+    from dfa.zoo.data import load_dataset
+
     cfg = build_config(args)
-    set_threads(args.threads)
+    set_threads(args.threads, torch_threads=args.torch_threads)
+    data = load_dataset(cfg.dataset, **cfg.dataset_options)  # a missing or broken data set fails before any output
     if args.resume:
         out = Path(args.resume)
     elif args.out:
@@ -208,14 +222,12 @@ def run(args) -> int:
         file=sys.stderr,
     )
     try:
-        results = run_training(cfg, out, resume=bool(args.resume), progress=not args.no_progress, plots=not args.no_plots)
+        results = run_training(cfg, out, resume=bool(args.resume), progress=not args.no_progress, plots=not args.no_plots,
+                               data=data)
     except KeyboardInterrupt:
         print(f"\ndfa train: interrupted; continue with: dfa train --resume {out}", file=sys.stderr)
         return 130
     if args.json:
-        from dfa.zoo.data import load_dataset
-
-        data = load_dataset(cfg.dataset, **cfg.dataset_options)
         print(json.dumps(results_json(cfg, data, results), indent=2))
         return 0
     from dfa.trainer.result import format_step_costs

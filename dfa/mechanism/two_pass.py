@@ -48,6 +48,21 @@ lists its layers through ``two_pass_layers() -> ([(layer, activation), ...], hea
 trainable parameter must belong to one of those layers. Tasks: classification (the input is
 modulated, so it must be a float tensor; the error is M dL/dy).
 
+Refinements of Srinivasan et al. (2023, "Forward learning with top-down feedback"), who showed
+that the rule behaves like adaptive feedback alignment with B_1 = -W_1 F and narrowed its gap to
+BP with three additions, all available here: **weight decay** (the optimizer's
+``weight_decay``), **activity normalisation** (the MLP option ``normalize``: each hidden layer's
+output divided by its RMS, :class:`dfa.zoo.models.RMSNormalize`) and **weight mirroring**
+(:class:`MirroredF`: F = M_1 M_2 ... M_L with each M_l pulled towards W_l^T by noise probes
+after every step, M_l <- (1 - d) M_l + a <x y_l(x)^T>, x ~ N(0, s^2), y_l the layer's response;
+for linear y_l = W_l x the average is s^2 W_l^T, so M_l tracks (a s^2 / d) W_l^T and F follows
+the transposed network; F is then rescaled to the f_scale convention so that mirroring changes
+F's direction, not the size of the modulation).
+
+Dropout: modules that expose a boolean ``hold`` attribute (:class:`dfa.zoo.models.KeyedDropout`)
+are held during the modulated pass, so both passes drop the same units (PEPITA's "consistent
+dropout"); otherwise the difference h_l - h'_l would measure the dropout noise.
+
 :class:`TwoPass` is the mechanism (usable on its own, like :class:`dfa.DFA`); the registered
 methods ``two-pass`` (digital Gaussian F), ``optical-two-pass`` (F e measured on the simulated
 OPU) and ``stored-two-pass`` (F read from HDF5) put it in ``dfa train``'s side-by-side table.
@@ -64,13 +79,14 @@ import torch
 from torch import nn
 
 from photonics.errors import ConfigError, ShapeError, ValidationError
+from photonics.rng import derive_seed
 
 from dfa.errors import TrainingDivergedError
 from dfa.mechanism.feedback import FeedbackProvider
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TwoPass", "two_pass_layers"]
+__all__ = ["TwoPass", "two_pass_layers", "MirroredF"]
 
 
 def two_pass_layers(model: nn.Module) -> tuple[list[tuple[nn.Module, nn.Module]], nn.Module]:
@@ -98,6 +114,18 @@ def two_pass_layers(model: nn.Module) -> tuple[list[tuple[nn.Module, nn.Module]]
     if loose:
         raise ConfigError(f"two-pass training cannot update parameters outside its layers: {', '.join(loose)}")
     return pairs, head
+
+
+@contextlib.contextmanager
+def _held_dropout(model: nn.Module) -> Iterator[None]:
+    mods = [m for m in model.modules() if isinstance(getattr(m, "hold", None), bool)]
+    for m in mods:
+        m.hold = True
+    try:
+        yield
+    finally:
+        for m in mods:
+            m.hold = False
 
 
 def _detach_inputs(module, args):
@@ -257,7 +285,7 @@ class TwoPass:
         if tuple(fe.shape) != (m, math.prod(self.input_shape)):
             raise ShapeError(f"F returned shape {tuple(fe.shape)}, expected {(m, math.prod(self.input_shape))}")
         fe = fe.reshape(x.shape).to(dtype=x.dtype, device=x.device)
-        with torch.enable_grad(), self._pass("modulated"):
+        with torch.enable_grad(), self._pass("modulated"), _held_dropout(self.model):
             out2 = self.model(x + fe)
         z, h_mod = self._z, self._h
         self._z, self._h = [], []
@@ -279,3 +307,90 @@ class TwoPass:
         """Trainable parameters of each layer, then of the head (alignment diagnostics)."""
         names = {id(p): n for n, p in self.model.named_parameters()}
         return [[(names[id(p)], p) for p in mod.parameters() if p.requires_grad] for mod in self.layers + [self.head]]
+
+
+class MirroredF(FeedbackProvider):
+    """A two-pass F that follows the transposed network by weight mirroring (Srinivasan et al. 2023).
+
+    F = M_1 M_2 ... M_L (n_input x n_classes), M_l of the shape of W_l^T, drawn N(0, 1/n_l) at
+    the start (stream ``"mirror-init"`` of ``seed``). After every training step
+    :meth:`mirror` updates each M_l with ``batch`` noise probes x ~ N(0, noise^2) (column means
+    removed, so the layer's bias cancels) and the layer's response y = f(W_l x + b_l) (the head:
+    y = W_L x + b_L)::
+
+        M_l <- (1 - decay) M_l + lr * x^T y / batch
+
+    The projection uses F rescaled to the feedback convention, F_eff = F * scale * sqrt(n_input)
+    / ||F||_F (i.i.d.-like entries of variance scale^2 / n_classes). Probes come from a stream
+    of (seed, update count): the trajectory replays after a resume (the matrices and the count
+    are buffers, saved in ``state_dict``).
+
+    Parameters
+    ----------
+    layers : list of nn.Linear
+        The hidden layers, then the head (fully connected only).
+    activations : list of nn.Module
+        The hidden layers' activations (one fewer than ``layers``).
+    seed : int
+    scale, lr, decay, noise : float
+        ``f_scale``, ``mirror_lr``, ``mirror_decay``, ``mirror_noise`` of the two-pass settings.
+    batch : int
+        Probes per update.
+    """
+
+    kind = "mirrored"
+
+    def __init__(self, layers: Sequence[nn.Module], activations: Sequence[nn.Module], *, seed: int, scale: float, lr: float,
+                 decay: float, noise: float, batch: int):
+        layers = list(layers)
+        if not layers or not all(isinstance(m, nn.Linear) for m in layers):
+            raise ConfigError("weight mirroring (two_pass.mirror_lr > 0) needs fully connected layers (the mlp model); "
+                              f"got {[type(m).__name__ for m in layers]}")
+        if len(activations) != len(layers) - 1:
+            raise ValidationError("MirroredF needs one activation per hidden layer")
+        super().__init__(layers[-1].out_features, layers[0].in_features)
+        self._layers = layers  # plain list: the network's weights are not part of F's state
+        self._activations = list(activations)
+        self.seed, self.scale, self.lr, self.decay, self.noise, self.batch = int(seed), float(scale), float(lr), float(decay), \
+            float(noise), int(batch)
+        g = torch.Generator(device="cpu")
+        g.manual_seed(derive_seed(self.seed, "mirror-init"))
+        for i, m in enumerate(layers):
+            self.register_buffer(f"m{i}", torch.randn(m.in_features, m.out_features, generator=g) / math.sqrt(m.out_features))
+        self.register_buffer("updates", torch.zeros((), dtype=torch.int64))
+
+    def matrices(self) -> list[torch.Tensor]:
+        """[M_1, ..., M_L]."""
+        return [getattr(self, f"m{i}") for i in range(len(self._layers))]
+
+    def matrix(self) -> torch.Tensor:
+        """F_eff (n_input x n_classes), the product rescaled to the feedback convention."""
+        f = self.matrices()[0]
+        for m in self.matrices()[1:]:
+            f = f @ m
+        norm = torch.linalg.norm(f)
+        return f * (self.scale * math.sqrt(self.n_out) / norm) if float(norm) > 0 else f
+
+    def _project(self, error):
+        return error @ self.matrix().to(dtype=error.dtype).T
+
+    @torch.no_grad()
+    def mirror(self) -> None:
+        """One mirroring update of every M_l (see the class docstring)."""
+        g = torch.Generator(device="cpu")
+        g.manual_seed(derive_seed(self.seed, "mirror", str(int(self.updates))))
+        for i, layer in enumerate(self._layers):
+            m = getattr(self, f"m{i}")
+            x = self.noise * torch.randn(self.batch, layer.in_features, generator=g)
+            x = (x - x.mean(dim=0, keepdim=True)).to(device=m.device, dtype=layer.weight.dtype)
+            y = layer(x)
+            if i < len(self._activations):
+                y = self._activations[i](y)
+            m.mul_(1.0 - self.decay).add_(self.lr * (x.T @ y) / self.batch)
+        self.updates += 1
+
+    def describe(self) -> dict:
+        d = super().describe()
+        d.update(scale=self.scale, mirror_lr=self.lr, mirror_decay=self.decay, mirror_noise=self.noise, mirror_batch=self.batch,
+                 mirror_updates=int(self.updates))
+        return d

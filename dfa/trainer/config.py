@@ -9,6 +9,7 @@ so ``make_config("chars")`` is a sensible character-level Transformer run and
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -19,9 +20,11 @@ from photonics.validation import check_choice, check_int, check_known_keys, chec
 from dfa.mechanism.feedback import FeedbackConfig
 from dfa.mechanism.quantize import ENCODINGS
 
-__all__ = ["TrainConfig", "TwoPassConfig", "make_config", "OPTIMIZERS", "PRECISIONS", "TORCH_DEVICES"]
+__all__ = ["TrainConfig", "TwoPassConfig", "make_config", "OPTIMIZERS", "PRECISIONS", "TORCH_DEVICES", "LR_SCHEDULES"]
 
 OPTIMIZERS = ("adam", "sgd")
+#: learning-rate schedules (see TrainConfig.lr_at)
+LR_SCHEDULES = ("constant", "step", "cosine")
 #: training precisions: "fp32" (default) or "bf16" (autocast of forward pass and loss; see dfa.trainer.train)
 PRECISIONS = ("fp32", "bf16")
 TORCH_DEVICES = ("cpu", "cuda")
@@ -58,6 +61,17 @@ class TwoPassConfig:
     stored_path : str or None
         HDF5 matrix F (input size x n_classes) of the ``stored-two-pass`` method
         (:func:`dfa.mechanism.feedback.save_feedback_matrix`).
+    mirror_lr : float
+        Weight mirroring of F (Srinivasan et al. 2023; digital ``two-pass`` with fully connected
+        layers only): 0 (default) keeps F fixed; > 0 makes F = M_1 M_2 ... M_L a product of
+        per-layer matrices, each nudged towards its layer's transposed weights after every step,
+        M_l <- (1 - mirror_decay) M_l + mirror_lr <x y^T>, with x ~ N(0, mirror_noise^2) probes
+        and y the layer's response, and F rescaled to the f_scale convention
+        (:class:`dfa.mechanism.two_pass.MirroredF`).
+    mirror_decay : float
+        Decay of the mirrored matrices per step, in [0, 1).
+    mirror_noise : float
+        Standard deviation of the mirroring probes, > 0.
     """
 
     f_scale: float = 0.02
@@ -66,9 +80,15 @@ class TwoPassConfig:
     encoding: str = "bitplanes"
     n_bits: int = 3
     stored_path: str | None = None
+    mirror_lr: float = 0.0
+    mirror_decay: float = 0.5
+    mirror_noise: float = 0.1
 
     def __post_init__(self):
         check_real(self.f_scale, "two_pass.f_scale", low=0.0, low_inclusive=False)
+        check_real(self.mirror_lr, "two_pass.mirror_lr", low=0.0)
+        check_real(self.mirror_decay, "two_pass.mirror_decay", low=0.0, high=1.0, high_inclusive=False)
+        check_real(self.mirror_noise, "two_pass.mirror_noise", low=0.0, low_inclusive=False)
         ep = self.lr_decay_epochs
         if isinstance(ep, str) or not isinstance(ep, (tuple, list)):
             raise ConfigError(f"two_pass.lr_decay_epochs must be a list of epochs (got {ep!r})")
@@ -143,6 +163,16 @@ class TrainConfig:
     precision : str
         ``"fp32"`` or ``"bf16"``: autocast of the forward pass and the loss (see
         :mod:`dfa.trainer.train`). Part of the trajectory: a resumed run keeps it.
+    lr_schedule : str
+        ``"constant"`` (default), ``"step"`` (lr x lr_gamma^k after the k-th of
+        ``lr_milestones`` epochs) or ``"cosine"`` (lr_t = lr_min + (lr - lr_min)(1 + cos(pi t / T)) / 2
+        over the T steps of the run); see :meth:`lr_at`. Applies to every method's optimizer.
+    lr_milestones : list of int
+        Epochs (counted from 0, increasing) at whose start a ``"step"`` schedule decays.
+    lr_gamma : float
+        Factor of each step decay, in (0, 1].
+    lr_min : float
+        Final learning rate of the cosine schedule, >= 0 and < lr.
     """
 
     dataset: str = "digits"
@@ -165,6 +195,10 @@ class TrainConfig:
     max_steps: int | None = None
     two_pass: TwoPassConfig = field(default_factory=TwoPassConfig)
     precision: str = "fp32"
+    lr_schedule: str = "constant"
+    lr_milestones: tuple = ()
+    lr_gamma: float = 0.1
+    lr_min: float = 0.0
 
     def __post_init__(self):
         if not isinstance(self.dataset, str) or not self.dataset:
@@ -204,6 +238,35 @@ class TrainConfig:
                 "two-pass update, which Adam normalises away"
             )
         check_choice(self.precision, "precision", PRECISIONS)
+        check_choice(self.lr_schedule, "lr_schedule", LR_SCHEDULES)
+        ms = self.lr_milestones
+        if isinstance(ms, str) or not isinstance(ms, (tuple, list)):
+            raise ConfigError(f"lr_milestones must be a list of epochs (got {ms!r})")
+        ms = tuple(check_int(v, "lr_milestones entry", low=1) for v in ms)
+        if any(b <= a for a, b in zip(ms, ms[1:])):
+            raise ConfigError(f"lr_milestones must be strictly increasing (got {list(ms)})")
+        if ms and self.lr_schedule != "step":
+            raise ConfigError(f"lr_milestones need lr_schedule 'step' (got {self.lr_schedule!r})")
+        object.__setattr__(self, "lr_milestones", ms)
+        check_real(self.lr_gamma, "lr_gamma", low=0.0, high=1.0, low_inclusive=False)
+        check_real(self.lr_min, "lr_min", low=0.0)
+        if self.lr_schedule == "cosine" and self.lr_min >= self.lr:
+            raise ConfigError(f"lr_min ({self.lr_min:g}) must be below lr ({self.lr:g}) for the cosine schedule")
+
+    def lr_at(self, step: int, epoch: int, total_steps: int) -> float:
+        """Learning rate of optimizer step ``step`` (0-based), in epoch ``epoch``, of a run of ``total_steps``.
+
+        constant: lr; step: lr * lr_gamma^(number of milestones <= epoch); cosine:
+        lr_min + (lr - lr_min) (1 + cos(pi step / total_steps)) / 2. A pure function of the
+        position, so a resumed run continues the same schedule (one resumed with other
+        ``epochs`` / ``max_steps`` stretches a cosine schedule from that step on).
+        """
+        if self.lr_schedule == "step":
+            return float(self.lr * self.lr_gamma ** sum(1 for m in self.lr_milestones if epoch >= m))
+        if self.lr_schedule == "cosine":
+            t = min(max(step, 0), total_steps) / max(total_steps, 1)
+            return float(self.lr_min + 0.5 * (self.lr - self.lr_min) * (1.0 + math.cos(math.pi * t)))
+        return float(self.lr)
 
     def to_dict(self) -> dict[str, Any]:
         out = {}

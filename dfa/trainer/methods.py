@@ -39,7 +39,7 @@ from photonics.rng import derive_seed
 from dfa.errors import TrainingDivergedError
 from dfa.mechanism.dfa import DFA
 from dfa.mechanism.feedback import FeedbackProvider, build_feedback
-from dfa.mechanism.two_pass import TwoPass
+from dfa.mechanism.two_pass import MirroredF, TwoPass
 from dfa.trainer.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -227,7 +227,8 @@ class TwoPassMethod(Method):
     (stream ``"two-pass"``, independent of DFA's B) and the run's feedback settings (optical
     device, ternary threshold, rescaling, dedupe, quantize_digital) with the scale, error
     encoding and stored matrix of ``two_pass``. The update is multiplied by
-    ``two_pass.update_factor(epoch)``.
+    ``two_pass.update_factor(epoch)``. With ``two_pass.mirror_lr > 0`` (digital F only) F is a
+    :class:`~dfa.mechanism.two_pass.MirroredF`, mirrored after every step (Srinivasan et al. 2023).
     """
 
     name = "two-pass"
@@ -257,6 +258,16 @@ class TwoPassMethod(Method):
             log.warning("%s on convolutional layers: on digits it did no better than the head-only control (1 conv block) "
                         "and failed with 2 blocks (docs/results/training.md, dfa.mechanism.two_pass)", self.name)
         n_err, n_input = self.mechanism.probe(self.task.sample_batch()[0])
+        if self.provider is None and self.settings.mirror_lr > 0:
+            if self.feedback_kind != "gaussian":
+                raise ConfigError(f"{self.name}: weight mirroring (two_pass.mirror_lr > 0) changes F during training; it is "
+                                  "offered for the digital two-pass method only (an optical or stored F is fixed)")
+            st = self.settings
+            device = next(self.model.parameters()).device
+            self.provider = MirroredF(self.mechanism.layers + [self.mechanism.head], self.mechanism.activations,
+                                      seed=derive_seed(self.seed, "two-pass"), scale=st.f_scale, lr=st.mirror_lr,
+                                      decay=st.mirror_decay, noise=st.mirror_noise,
+                                      batch=max(1, self.config.batch_size)).to(device)
         if self.provider is None:
             st = self.settings
             cfg = replace(self.config.feedback, scale=st.f_scale, encoding=st.encoding, n_bits=st.n_bits, stored_path=st.stored_path)
@@ -271,6 +282,8 @@ class TwoPassMethod(Method):
     def compute_gradients(self, batch):
         factor = self.settings.update_factor(self.steps // self.task.steps_per_epoch)
         loss = self.mechanism.backward(batch[0], lambda y: self.task.loss(y, batch), scale=factor)
+        if isinstance(self.provider, MirroredF):
+            self.provider.mirror()
         self.steps += 1
         return loss
 

@@ -13,6 +13,11 @@ initial weights and sees the same batches for a given seed, so the comparison is
 :func:`run_training` trains all the methods of the config and writes a run folder
 (see :mod:`dfa.trainer.report`).
 
+Before every step the trainer sets the learning rate of the configured schedule
+(``TrainConfig.lr_at``: a pure function of the step, so a resumed run continues it) and keys the
+model's dropout masks to (seed, step) (:func:`dfa.zoo.models.set_dropout_key`); evaluation runs
+in ``model.eval()``.
+
 Per-step costs: every step records its wall time (gradients + optimizer step, on the CPU or
 the GPU, synchronised by reading the loss), the part of it spent in the feedback projection
 (the OPU simulation for optical DFA), the camera frames it used and the *modelled* device
@@ -54,7 +59,7 @@ from photonics.rng import derive_seed
 from dfa.errors import TrainingDivergedError
 from dfa.version import __version__
 from dfa.zoo.data import load_dataset
-from dfa.zoo.models import build_model, n_parameters
+from dfa.zoo.models import build_model, n_parameters, set_dropout_key
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import RESUMABLE_CHANGES, TrainConfig
@@ -275,7 +280,11 @@ class Trainer:
     def evaluate(self, epoch_done: float) -> None:
         """Test metrics now, appended to the history as evaluation point ``epoch_done``."""
         hist, st, m = self.state.history, self.state, self.method
-        metrics = self.task.evaluate(self.model)
+        self.model.eval()  # no dropout while scoring
+        try:
+            metrics = self.task.evaluate(self.model)
+        finally:
+            self.model.train()
         hist["epoch"].append(epoch_done)
         hist["step"].append(st.step)
         hist["train_loss"].append(st.epoch_mean_loss)
@@ -316,6 +325,10 @@ class Trainer:
         t_step = time.perf_counter()
         fb_before, frames_before, dev_before = _feedback_wall_s(m), m.frames_used, m.device_time_s
         self.optimizer.zero_grad(set_to_none=True)
+        lr = self.config.lr_at(st.step, st.epoch, self.total_steps)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        set_dropout_key(self.model, self.config.seed, st.step)  # this step's dropout masks (if any)
         try:
             loss = m.compute_gradients(batch)
         except TrainingDivergedError as exc:
@@ -326,6 +339,7 @@ class Trainer:
         t_align = 0.0
         if st.align_every and st.step % st.align_every == 0:
             t_a = time.perf_counter()
+            set_dropout_key(self.model, self.config.seed, st.step)  # BP sees the masks the method saw
             st.alignment["step"].append(st.step)
             st.alignment["angle_deg"].append(alignment_angles(m, batch, self._align_groups))
             t_align = time.perf_counter() - t_a
@@ -417,6 +431,7 @@ def run_training(
     resume: bool = False,
     progress: bool = True,
     plots: bool = True,
+    data=None,
 ) -> dict[str, MethodResult]:
     """Train every method of ``config`` side by side; write the run folder if ``out_dir``.
 
@@ -426,9 +441,11 @@ def run_training(
     the folder gets ``step_costs.json`` (per-step cost summary of each method, see
     :func:`summarize_step_costs`) and, with ``plots``, the task's files of each trained model
     (e.g. the diffusion sample grids ``samples_<method>.png``).
-    Returns {method: MethodResult} in the configured order.
+    Returns {method: MethodResult} in the configured order. ``data``: the data set, if already
+    loaded (must be the one ``config`` names).
     """
-    data = load_dataset(config.dataset, **config.dataset_options)
+    if data is None:
+        data = load_dataset(config.dataset, **config.dataset_options)
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)

