@@ -83,8 +83,8 @@ def check_output_file(path, *, option: str = "--out", force: bool = False, input
 
 
 def check_output_dir(path, *, option: str = "--out", force: bool = False, inputs: Iterable = (),
-                     allow_existing: bool = False) -> Path:
-    """Validate an output folder before work (created if missing); returns it as a Path.
+                     allow_existing: bool = False, create: bool = True) -> Path:
+    """Validate an output folder before work (created if missing and ``create``); returns it as a Path.
 
     Refuses: an existing file at ``path``; a non-empty existing folder unless ``force`` or
     ``allow_existing`` (a resumable store); a folder holding one of ``inputs``; a location
@@ -103,10 +103,11 @@ def check_output_dir(path, *, option: str = "--out", force: bool = False, inputs
         if not parent.exists():
             raise OutputError(f"{option}: folder {str(parent)!r} does not exist")
         _check_writable_folder(parent, option)
-        try:
-            p.mkdir()
-        except OSError as exc:
-            raise OutputError(f"{option}: cannot create {str(p)!r} ({describe_os_error(exc)})") from None
+        if create:
+            try:
+                p.mkdir()
+            except OSError as exc:
+                raise OutputError(f"{option}: cannot create {str(p)!r} ({describe_os_error(exc)})") from None
     else:
         _check_writable_folder(p, option)
     return p

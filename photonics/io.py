@@ -59,6 +59,7 @@ __all__ = [
     "atomic_h5",
     "open_h5",
     "stored_json_attr",
+    "folder_lock",
     "check_array_shape",
 ]
 
@@ -253,6 +254,31 @@ def stored_json_attr(fh, name: str, path) -> str | None:
     if not isinstance(text, str):
         raise FileFormatError(f"{path}: attribute {name!r} must be a JSON string (got {type(text).__name__})")
     return text
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | os.PathLike, what: str, lock_name: str = ".lock") -> Iterator[None]:
+    """Exclusive lock of ``folder`` for the block (an flock, released if the process dies).
+
+    A second process that tries to lock the same folder gets a ConfigError naming ``what``
+    holds it (e.g. "another dfa train run"), instead of mixing its files with the first's.
+    """
+    import fcntl
+
+    from .errors import ConfigError
+
+    path = Path(folder) / lock_name
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(f"{what} is writing {folder} (its lock is held); wait for it or use another folder") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        os.close(fd)  # closing releases the flock
 
 
 def check_array_shape(arr: np.ndarray, shape: tuple, name: str) -> None:

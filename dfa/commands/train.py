@@ -77,6 +77,7 @@ def register(sub) -> None:
                    "also a top-level 'precision' key of --config")
     g.add_argument("--out", metavar="DIR", help="run folder (default runs/<dataset>-<model>-<date-time>)")
     g.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its checkpoints (same settings)")
+    g.add_argument("--force", action="store_true", help="replace the run already in --out (its results and checkpoints are removed)")
     g.add_argument("--align-every", type=int, help="alignment diagnostics every N steps (0: off; default ~50 per run)")
     g.add_argument("--checkpoint-every", type=int, help="checkpoint every N steps (default 100)")
     g.add_argument("--threads", type=int, default=1,
@@ -207,28 +208,40 @@ def run(args) -> int:
 
     from dfa.zoo.data import load_dataset
 
+    from photonics.instrument import check_output_dir, show_progress
+
+    from dfa.trainer.checks import check_config, ineffective_settings
+
     cfg = build_config(args)
-    set_threads(args.threads, torch_threads=args.torch_threads)
-    data = load_dataset(cfg.dataset, **cfg.dataset_options)  # a missing or broken data set fails before any output
+    check_config(cfg)  # names, devices, files: before any work
+    for warning in ineffective_settings(cfg):
+        print(f"dfa train: warning: {warning}", file=sys.stderr)
     if args.resume:
         out = Path(args.resume)
     elif args.out:
         out = Path(args.out)
     else:
         out = Path("runs") / f"{cfg.dataset}-{cfg.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+        out.parent.mkdir(parents=True, exist_ok=True)
+    out = check_output_dir(out, option="--resume" if args.resume else "--out", allow_existing=bool(args.resume) or args.force,
+                           create=False)  # made once the data set has loaded: a failed start leaves no folder
+    set_threads(args.threads, torch_threads=args.torch_threads)
+    data = load_dataset(cfg.dataset, **cfg.dataset_options)  # a missing or broken data set fails before any output
     print(
         f"dfa train: {cfg.dataset} / {cfg.model}, methods {', '.join(cfg.methods)}, {cfg.epochs} epochs, seed {cfg.seed}, "
         f"optical device {cfg.feedback.opu}, torch device {cfg.device} -> {out}",
         file=sys.stderr,
     )
     try:
-        results = run_training(cfg, out, resume=bool(args.resume), progress=not args.no_progress, plots=not args.no_plots,
-                               data=data)
+        results = run_training(cfg, out, resume=bool(args.resume), progress=show_progress(not args.no_progress),
+                               plots=not args.no_plots, data=data, overwrite=args.force)
     except KeyboardInterrupt:
         print(f"\ndfa train: interrupted; continue with: dfa train --resume {out}", file=sys.stderr)
         return 130
     if args.json:
-        print(json.dumps(results_json(cfg, data, results), indent=2))
+        from photonics.io import json_text
+
+        print(json_text(results_json(cfg, data, results)))
         return 0
     from dfa.trainer.result import format_step_costs
 

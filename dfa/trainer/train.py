@@ -44,6 +44,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -53,7 +54,7 @@ import torch
 from tqdm.auto import tqdm
 
 from photonics.errors import ConfigError
-from photonics.io import write_json_atomic
+from photonics.io import folder_lock, write_json_atomic
 from photonics.rng import derive_seed
 
 from dfa.errors import TrainingDivergedError
@@ -62,6 +63,7 @@ from dfa.zoo.data import load_dataset
 from dfa.zoo.models import build_model, n_parameters, set_dropout_key
 
 from .checkpoint import load_checkpoint, save_checkpoint
+from .checks import check_config
 from .config import RESUMABLE_CHANGES, TrainConfig
 from .methods import Method, build_method
 from .report import result_from_checkpoint, write_run
@@ -432,8 +434,16 @@ def run_training(
     progress: bool = True,
     plots: bool = True,
     data=None,
+    overwrite: bool = False,
 ) -> dict[str, MethodResult]:
     """Train every method of ``config`` side by side; write the run folder if ``out_dir``.
+
+    Everything is checked first (:func:`dfa.trainer.checks.check_config`): a misspelled name or
+    an impossible device fails before a folder is made or a step is trained. The run folder is
+    locked while the run writes it (a second run on the same folder is refused), and its
+    ``config.json`` is written before the first step, so an interrupted run can always be
+    resumed. A folder that already holds a run is refused unless ``resume`` (continue it) or
+    ``overwrite`` (its previous results and checkpoints are removed first).
 
     With ``resume``, methods already finished in ``out_dir`` are read back from their
     checkpoint's history and the others continue from their checkpoint (or start).
@@ -444,12 +454,34 @@ def run_training(
     Returns {method: MethodResult} in the configured order. ``data``: the data set, if already
     loaded (must be the one ``config`` names).
     """
+    check_config(config)
     if data is None:
         data = load_dataset(config.dataset, **config.dataset_options)
-    out = Path(out_dir) if out_dir is not None else None
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
+    if out_dir is None:
+        return _train_all(config, None, resume=False, progress=progress, plots=plots, data=data)
+    out = Path(out_dir)
+    if resume and not (out / "config.json").is_file():
+        raise ConfigError(f"{out} holds no run to resume (no config.json)")
+    out.mkdir(parents=True, exist_ok=True)
+    with folder_lock(out, "another dfa train run"):
+        previous = [p for p in out.iterdir() if p.name != ".lock"]
+        if previous and not resume:
+            if not overwrite:
+                raise ConfigError(f"{out} already holds a run; resume it (--resume), choose another folder or replace it (--force)")
+            for p in previous:
+                if p.name in RUN_FILES or p.suffix == ".png":
+                    shutil.rmtree(p) if p.is_dir() else p.unlink()
         (out / "checkpoints").mkdir(exist_ok=True)
+        if not resume:
+            write_json_atomic(out / "config.json", config.to_dict())  # first: the run can be resumed from the start
+        return _train_all(config, out, resume=resume, progress=progress, plots=plots, data=data)
+
+
+#: files of a run folder (removed by ``overwrite`` before a new run)
+RUN_FILES = ("config.json", "results.json", "metrics.h5", "step_costs.json", "checkpoints")
+
+
+def _train_all(config: TrainConfig, out: Path | None, *, resume: bool, progress: bool, plots: bool, data) -> dict[str, MethodResult]:
     results: dict[str, MethodResult] = {}
     for name in config.methods:
         ck = out / "checkpoints" / f"{name}.pt" if out is not None else None

@@ -72,19 +72,10 @@ class SweepStore:
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
         """Exclusive lock of the folder for the duration of a sweep (released if the process dies)."""
-        import fcntl
+        from photonics.io import folder_lock
 
-        fd = os.open(self.root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise ConfigError(f"another dfa sweep is writing {self.root} (its lock is held); wait for it or use another --out") from None
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode())
+        with folder_lock(self.root, "another dfa sweep", LOCK):
             yield
-        finally:
-            os.close(fd)  # closing releases the flock
 
     # ---- records ---------------------------------------------------------------------------
     def append(self, record: dict) -> None:
