@@ -506,7 +506,7 @@ def _train_all(config: TrainConfig, out: Path | None, *, resume: bool, progress:
 
 def _write_step_costs(out: Path, results: dict[str, MethodResult]) -> None:
     payload = {
-        "description": "per-step costs, medians over the steps: step_wall_s = gradients + optimizer step (alignment "
+        "description": "per-step costs, means over the steps after the first (which also calibrates): step_wall_s = gradients + optimizer step (alignment "
                        "diagnostics excluded), feedback_wall_s = the feedback projection inside it (simulated optics for "
                        "optical DFA), rest_wall_s = the rest of the step, frames and device_time_s = optical camera frames "
                        "and modelled device time (frames x frame period) per step",

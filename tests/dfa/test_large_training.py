@@ -35,7 +35,10 @@ def test_per_step_costs_of_optical_dfa_add_up():
 def test_summarize_step_costs_by_hand():
     s = summarize_step_costs({"step_wall_s": [1.0, 0.2, 0.3], "feedback_wall_s": [0.9, 0.1, 0.1], "frames": [100, 10, 10],
                               "device_time_s": [0.1, 0.01, 0.01]})
-    assert s["steps"] == 3 and s["step_wall_s"] == 0.3 and s["feedback_wall_s"] == 0.1 and s["rest_wall_s"] == 0.1
+    # steady state = the steps after the first: the columns add up exactly (the median version did not)
+    assert s["steps"] == 3 and s["step_wall_s"] == pytest.approx(0.25) and s["feedback_wall_s"] == pytest.approx(0.1)
+    assert s["rest_wall_s"] == pytest.approx(0.15) and s["step_wall_s"] == pytest.approx(s["feedback_wall_s"] + s["rest_wall_s"])
+    assert s["first_step_wall_s"] == 1.0 and s["median_step_wall_s"] == pytest.approx(0.25)
     assert s["frames"] == 10 and s["total_frames"] == 120 and s["calibration_frames"] == 90
     assert summarize_step_costs({"step_wall_s": []}) == {"steps": 0}
 
