@@ -32,15 +32,14 @@ To first order in F e, h_l - h'_l = f'(z_l) * W_l (u_{l-1} - u'_{l-1}), so h_1 -
 follows W_1 during training ("adaptive feedback alignment", Srinivasan et al. 2023); the output
 layer learns its true gradient (evaluated on the modulated pass). F must be small
 (``f_scale``): the rule is a finite difference, and a large modulation drives the hidden
-updates away from descent directions (measured on digits: f_scale 0.003-0.02 train well,
-0.03 stalls some seeds, >= 0.06 fails).
+updates away from descent directions (the working range on digits is measured in
+docs/results/training.md).
 
 The error sent through F must keep its zero sum (softmax - onehot sums to 0): a quantized
 error that loses it (ternary: mostly the target entry) adds a mean modulation F 1 that makes
 W_1 grow until the network stalls for some seeds, so the optical F uses bit planes by default
-(``two_pass.encoding``). The rule is exact for convolutions too, but on digits a CNN trained
-with it does no better than training its head alone (1 conv block) or fails (2 blocks): see
-the README.
+(``two_pass.encoding``). The rule is exact for convolutions too (how well a CNN learns with it
+is measured in docs/results/training.md).
 
 Supported models: :class:`dfa.zoo.models.MLP` (every Linear + activation) and :class:`dfa.zoo.models.CNN`
 (every conv block's convolution + activation; its pooling is the P_l above), or any model that

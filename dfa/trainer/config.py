@@ -55,7 +55,7 @@ class TwoPassConfig:
         ``feedback.threshold``); see :mod:`dfa.mechanism.quantize`. Ternary errors of softmax - onehot
         keep mostly the target entry, so they lose the zero sum of the error, and the mean
         input modulation they add makes the first layer's weights grow until the network
-        stalls for some seeds (measured on digits; README).
+        stalls for some seeds (measured on digits: docs/results/training.md).
     n_bits : int
         Bit planes per sign of the ``"bitplanes"`` encoding, 1..8.
     stored_path : str or None

@@ -247,7 +247,7 @@ class _PoolHead(nn.Module):
     With mean pooling, BP sends every token of the last block the same gradient W^T e / n,
     which per-token random feedback B_l e cannot imitate; reading the flattened tokens gives
     each token its own weights, the structure DFA's per-token feedback has (measured in the
-    README: DFA trains the flatten head, hardly the mean-pooled one).
+    docs/results/large-models.md: DFA trains the flatten head, hardly the mean-pooled one).
     """
 
     def __init__(self, pool: str, n_patches: int, d_model: int, n_out: int):

@@ -42,7 +42,7 @@ def python_help_text() -> str:
         # a next-character error spreads its information over ~100 small probabilities: ternary
         # (or 3-bit nearest-rounded) errors lose it even digitally; one stochastically rounded bit
         # plane per sign keeps it unbiased, and the optics need more light per mirror than the
-        # plain lab-cmos preset gives to measure these sparse frames (README, "DFA at scale")
+        # plain lab-cmos preset gives to measure these sparse frames (docs/results/large-models.md)
         "feedback": {
             "encoding": "bitplanes",
             "n_bits": 1,

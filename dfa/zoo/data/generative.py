@@ -55,7 +55,7 @@ class ImageData(ClassificationData):
         "epochs": 40,
         "batch_size": 64,
         "lr": 2e-3,
-        # plain tanh blocks: the residual pre-norm GELU denoiser trains with BP, not with DFA (README)
+        # plain tanh blocks: the residual pre-norm GELU denoiser trains with BP, not with DFA (docs/results/large-models.md)
         "model_options": {"width": 256, "n_blocks": 2, "residual": False, "activation": "tanh"},
         "feedback": {"encoding": "bitplanes", "n_bits": 3},
     },

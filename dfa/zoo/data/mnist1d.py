@@ -111,7 +111,7 @@ def make_mnist1d(
         "batch_size": 64,
         "lr": 1e-3,
         "model_options": {"hidden": [256, 256]},
-        # ternary errors cost ~6 points of accuracy here even digitally; 3 bit planes do not (README)
+        # ternary errors cost ~6 points of accuracy here even digitally; 3 bit planes do not (docs/results/training.md)
         "feedback": {"encoding": "bitplanes", "n_bits": 3},
     },
 )
