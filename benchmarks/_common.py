@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import time
@@ -10,6 +9,11 @@ from pathlib import Path
 from typing import Callable
 
 RESULTS = Path(__file__).resolve().parent / "results"
+#: Default output of a benchmark run: a new folder ``runs/bench/<date-time>`` at the repository
+#: root (ignored by git). The checked-in reference results in ``RESULTS`` change only on purpose
+#: (``--out-dir benchmarks/results`` or ``photonics bench --update-reference``).
+RUNS = Path(__file__).resolve().parent.parent / "runs" / "bench"
+_RUN_DIR: Path | None = None
 #: Environment variables that change how thread pools behave (recorded with every result).
 _THREAD_ENV = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "NUMBA_NUM_THREADS", "NUMBA_THREADING_LAYER", "OPENBLAS_NUM_THREADS", "OPENBLAS_THREAD_TIMEOUT", "MKL_NUM_THREADS")
 
@@ -24,6 +28,54 @@ def best_time(fn: Callable[[], object], repeats: int = 3, warmup: int = 1) -> fl
         fn()
         best = min(best, time.perf_counter() - t0)
     return best
+
+
+def run_dir() -> Path:
+    """This process's run folder ``runs/bench/<date-time>`` (the same for every result it writes)."""
+    global _RUN_DIR
+    if _RUN_DIR is None:
+        _RUN_DIR = RUNS / time.strftime("%Y%m%d-%H%M%S")
+    return _RUN_DIR
+
+
+def load_average() -> list | None:
+    """The 1, 5 and 15 minute load averages (None where the platform has none)."""
+    return list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+
+
+def interleaved_times(fns: dict, repeats: int = 15, warmup: int = 2, clock: Callable[[], float] = time.perf_counter) -> dict:
+    """Times of several callables measured in turn, round-robin, ``repeats`` times each.
+
+    Interleaving puts every candidate under the same background load (the machine may be
+    shared); compare them through ratios of medians. ``clock`` is the wall clock by default;
+    ``time.thread_time`` measures the CPU time of the calling thread instead, which other jobs
+    on a shared machine disturb much less (it counts all the work only when BLAS and numba run
+    on one thread, in the calling thread). Returns, per name, the median, the quartiles, the
+    minimum and maximum and the raw samples [s].
+    """
+    import numpy as np
+
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    samples = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            t0 = clock()
+            fn()
+            samples[k].append(clock() - t0)
+    out = {}
+    for k, v in samples.items():
+        a = np.asarray(v)
+        out[k] = {
+            "median_s": float(np.median(a)),
+            "q25_s": float(np.quantile(a, 0.25)),
+            "q75_s": float(np.quantile(a, 0.75)),
+            "min_s": float(a.min()),
+            "max_s": float(a.max()),
+            "samples_s": [float(t) for t in a],
+        }
+    return out
 
 
 def machine() -> dict:
@@ -49,13 +101,14 @@ def machine() -> dict:
         "numba": numba.__version__,
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "load_average_1_5_15min": load_average(),
         "env": {k: os.environ[k] for k in _THREAD_ENV if k in os.environ},
     }
 
 
 def write_json(name: str, data: dict, out_dir: str | os.PathLike | None = None) -> Path:
-    """Write ``data`` to ``<out_dir or benchmarks/results>/<name>.json`` atomically."""
-    d = Path(out_dir) if out_dir else RESULTS
+    """Write ``data`` to ``<out_dir>/<name>.json`` atomically (default: this process's run folder, :func:`run_dir`)."""
+    d = Path(out_dir) if out_dir else run_dir()
     d.mkdir(parents=True, exist_ok=True)
     from photonics.io import write_json_atomic
 
@@ -72,7 +125,8 @@ def write_json(name: str, data: dict, out_dir: str | os.PathLike | None = None) 
 def add_common_arguments(ap) -> None:
     """--quick (small sizes, for smoke tests), --out-dir, --repeats."""
     ap.add_argument("--quick", action="store_true", help="small sizes: checks that the script runs, figures are not meaningful")
-    ap.add_argument("--out-dir", default=None, help="folder for the JSON result (default benchmarks/results)")
+    ap.add_argument("--out-dir", default=None, help="folder for the JSON result (default runs/bench/<date-time>; "
+                    "benchmarks/results holds the checked-in reference results)")
     ap.add_argument("--repeats", type=int, default=3, help="timed repeats per measurement (best is kept)")
 
 

@@ -18,6 +18,22 @@ and reports each as throughput relative to the GEMM (targets: noiseless >= 0.9, 
 
 ``--quick`` runs 512 x 512 with a batch of 64 (a smoke test; the ratios are not meaningful).
 The grid over sizes and batches is ``benchmarks/projection_grid.py``.
+
+``--table`` measures instead the cases of issue 20 (binary inputs, square n x n devices with a
+dense TM), each projection interleaved round-robin with the float32 GEMM of the same work,
+``--repeats`` rounds (default 15), median and quartiles, load average before and after:
+
+* ``ideal`` and ``lab-cmos`` at n = 1024, batch 256, and at n = 4096, batch 512: the noisy
+  projection relative to the noiseless one (targets: >= 0.8 at 1024/256, >= 0.9 at 4096/512);
+* ``ideal`` at batch 32, 64, 128 for n = 1024 and 2048: the projection relative to the GEMM
+  (target >= 0.8 from batch 32 up at n >= 1024).
+
+``--cpu-time`` times the calling thread's CPU time instead of the wall clock: on a machine shared
+with other jobs it measures the work rather than the waiting, but it counts all the work only on
+one thread (``OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1``; the script refuses otherwise).
+
+Results go to ``runs/bench/<date-time>/`` (``projection.json`` or ``projection_table.json``)
+unless ``--out-dir`` says otherwise.
 """
 
 from __future__ import annotations
@@ -30,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import best_time, check, machine, write_json  # noqa: E402
+from _common import best_time, check, interleaved_times, load_average, machine, write_json  # noqa: E402
 
 log = logging.getLogger("benchmarks.projection")
 
@@ -71,15 +87,103 @@ def run(n_in: int, n_out: int, batch: int, repeats: int, seed: int = 0) -> dict:
     return res
 
 
+#: (n, batch, presets) of the issue-20 table; the ideal/GEMM small-batch cases follow.
+TABLE = [(1024, 256, ("ideal", "lab-cmos")), (4096, 512, ("ideal", "lab-cmos"))]
+SMALL = [(1024, 32), (1024, 64), (1024, 128), (2048, 32), (2048, 64)]
+
+
+def _case(n: int, batch: int, presets, repeats: int, seed: int, devices: dict, clock=None) -> dict:
+    from photonics import OPU, DeviceConfig
+
+    rng = np.random.default_rng(seed + n + batch)
+    x = (rng.random((batch, n)) < 0.5).astype(np.uint8)
+    if n not in devices:
+        devices.clear()
+        ideal = OPU(DeviceConfig.preset("ideal", n_in=n, n_out=n, medium__storage="dense"), seed=seed)
+        noisy = OPU(DeviceConfig.preset("lab-cmos", n_in=n, n_out=n, medium__storage="dense"), seed=seed, medium=ideal.medium)
+        devices[n] = {"ideal": ideal, "lab-cmos": noisy}
+    devs = devices[n]
+    w = devs["ideal"].medium._w  # the real matrix (n, 2n) the projection multiplies
+    xf = x.astype(np.float32)
+    fns = {"gemm": lambda: xf @ w}
+    for p in presets:
+        fns[p] = (lambda d: (lambda: d.project(x)))(devs[p])
+    t = interleaved_times(fns, repeats=repeats, **({"clock": clock} if clock else {}))
+    med = {k: v["median_s"] for k, v in t.items()}
+    res = {"n": n, "batch": batch, "times": t, "median_ms": {k: 1e3 * v for k, v in med.items()}}
+    for p in presets:
+        res[f"{p}_vs_gemm"] = med["gemm"] / med[p]
+    if "lab-cmos" in presets and "ideal" in presets:
+        res["lab-cmos_vs_ideal"] = med["ideal"] / med["lab-cmos"]
+    return res
+
+
+def run_table(repeats: int, seed: int = 0, clock=None) -> dict:
+    devices: dict = {}
+    cases = []
+    for n, b, presets in TABLE:
+        cases.append(_case(n, b, presets, repeats, seed, devices, clock))
+        print(_line(cases[-1]), flush=True)
+    for n, b in SMALL:
+        cases.append(_case(n, b, ("ideal",), repeats, seed, devices, clock))
+        print(_line(cases[-1]), flush=True)
+    checks = []
+    for c in cases:
+        if "lab-cmos_vs_ideal" in c:
+            target = 0.8 if (c["n"], c["batch"]) == (1024, 256) else 0.9
+            checks.append(check(f"lab-cmos_vs_ideal (n={c['n']}, batch={c['batch']})", c["lab-cmos_vs_ideal"], target))
+        else:
+            checks.append(check(f"ideal_vs_gemm (n={c['n']}, batch={c['batch']})", c["ideal_vs_gemm"], 0.8))
+    return {"cases": cases, "checks": checks, "repeats": repeats}
+
+
+def _line(c: dict) -> str:
+    m = c["median_ms"]
+    parts = [f"n={c['n']:>5} batch={c['batch']:>4}: GEMM {m['gemm']:8.2f} ms"]
+    for p in ("ideal", "lab-cmos"):
+        if p in m:
+            parts.append(f"{p} {m[p]:8.2f} ms ({c[p + '_vs_gemm']:.3f} of GEMM)")
+    if "lab-cmos_vs_ideal" in c:
+        parts.append(f"lab-cmos/ideal {c['lab-cmos_vs_ideal']:.3f}")
+    return "  " + " | ".join(parts)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n-in", type=int, default=8192)
     ap.add_argument("--n-out", type=int, default=8192)
     ap.add_argument("--batch", type=int, default=1024)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--out-dir", default=None, help="folder for projection.json (default benchmarks/results)")
+    ap.add_argument("--repeats", type=int, default=None, help="timed repeats (default 3; 15 with --table)")
+    ap.add_argument("--out-dir", default=None, help="folder for the JSON result (default runs/bench/<date-time>)")
     ap.add_argument("--quick", action="store_true", help="512 x 512, batch 64, 1 repeat (smoke test)")
+    ap.add_argument("--table", action="store_true", help="the cases of issue 20 (see the module docstring)")
+    ap.add_argument("--cpu-time", action="store_true", help="with --table: CPU time of the calling thread (one BLAS and numba thread)")
     a = ap.parse_args(argv)
+    if a.table:
+        import time
+
+        clock = None
+        if a.cpu_time:
+            import numba
+            from threadpoolctl import threadpool_info
+
+            blas = [p.get("num_threads") for p in threadpool_info() if p.get("user_api") == "blas"]
+            if numba.get_num_threads() != 1 or any(t != 1 for t in blas):
+                ap.error("--cpu-time needs one thread: run with OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1")
+            clock = time.thread_time
+        repeats = a.repeats or (2 if a.quick else 15)
+        before = load_average()
+        print(f"issue-20 table: median of {repeats} interleaved calls ({'CPU time, 1 thread' if clock else 'wall time'}); "
+              f"load average {before} (shared machine: compare ratios)", flush=True)
+        res = run_table(repeats, clock=clock)
+        res.update(machine=machine(), load_average_before=before, load_average_after=load_average(), quick=bool(a.quick),
+                   clock="thread_time" if clock else "perf_counter")
+        path = write_json("projection_table", res, a.out_dir)
+        for c in res["checks"]:
+            print(f"  check {c['name']}: {c['value']:.3f} (target >= {c['target']:g}) -> {'met' if c['met'] else 'NOT met'}")
+        print(f"  load average after {res['load_average_after']}\n  -> {path}")
+        return 0
+    a.repeats = a.repeats or 3
     if a.quick:
         a.n_in, a.n_out, a.batch, a.repeats = 512, 512, 64, 1
     res = run(a.n_in, a.n_out, a.batch, a.repeats)

@@ -205,20 +205,49 @@ class OPU:
         t = self.device_time_s if time_s is None else float(time_s)
         return self._power(f, reference, t)
 
+    def _field_constants(self, ref_on: bool, time_s: float) -> tuple:
+        """(alpha, Re c, Im c, s) as float32 for the intensity s |alpha E + c|^2 (cached for a static medium)."""
+        key = ("f32", ref_on)
+        if self.medium.is_static and key in self._const_cache:
+            return self._const_cache[key]
+        c = self.constant_field(ref_on, time_s)
+        terms = (
+            np.float32(self.modulator.alpha),
+            np.ascontiguousarray(c.real, dtype=np.float32),
+            np.ascontiguousarray(c.imag, dtype=np.float32),
+            np.float32(self.power_scale),
+        )
+        if self.medium.is_static:
+            self._const_cache[key] = terms
+        return terms
+
     def _power(self, frames_u8: np.ndarray, ref_on: bool, time_s: float) -> np.ndarray:
         split = self.modulator.split_field(self.medium, frames_u8, time_s)
-        c = self.constant_field(ref_on, time_s)
+        alpha, c_re, c_im, scale = self._field_constants(ref_on, time_s)
         out = np.empty((frames_u8.shape[0], self.n_out), dtype=np.float32)
         kern = kernels.intensity_serial if out.size < kernels.SERIAL_BELOW else kernels.intensity_numba
-        kern(
-            split,
-            np.float32(self.modulator.alpha),
-            c.real.astype(np.float32),
-            c.imag.astype(np.float32),
-            np.float32(self.power_scale),
-            out,
-        )
+        kern(split, alpha, c_re, c_im, scale, out)
         return out
+
+    def _read_field(self, frames_u8: np.ndarray, ref_on: bool, exposure_s: float, sub_dn, out: np.ndarray) -> None:
+        """Field, intensity and camera read-out of N frames into ``out`` (N, n_out); advances the clock.
+
+        One fused kernel turns the split field into camera readings (the numbers of
+        ``camera._read(self._power(...))``, see :func:`photonics.kernels.camera_field_numba`):
+        ``out`` receives DN, or float32(DN) - float32(sub_dn) when ``sub_dn`` is a number.
+        """
+        time_s = self.device_time_s
+        split = self.modulator.split_field(self.medium, frames_u8, time_s)
+        alpha, c_re, c_im, scale = self._field_constants(ref_on, time_s)
+        k = self.camera.kernel_parameters(exposure_s)
+        small = out.size < kernels.SERIAL_BELOW
+        if k.noiseless:
+            kern = kernels.camera_field_noiseless_serial if small else kernels.camera_field_noiseless_numba
+            kern(split, alpha, c_re, c_im, scale, *k.noiseless_args(), sub_dn, out)
+            self.reserve_frames(frames_u8.shape[0])
+            return
+        kern = kernels.camera_field_serial if small else kernels.camera_field_numba
+        kern(split, alpha, c_re, c_im, scale, *k.kernel_args(self.reserve_frames(frames_u8.shape[0])), sub_dn, out)
 
     def _chunk_frames(self) -> int:
         per_frame = 4 * (2 * self.n_out + self.n_out + self.n_in) + 2 * self.n_out
@@ -228,26 +257,29 @@ class OPU:
             n = max(1, min(n, int(res / self.config.frame_period_s)))
         return n
 
-    def _acquire(self, frames_u8: np.ndarray, *, ref_on: bool, exposure_s: float | None, laser_on: bool = True) -> np.ndarray:
-        """Expose the camera to N frames (N, n_in) and return DN (N, n_out); advances the clock."""
+    def _acquire(self, frames_u8: np.ndarray, *, ref_on: bool, exposure_s: float | None, laser_on: bool = True,
+                 sub_dn: float | None = None) -> np.ndarray:
+        """Expose the camera to N frames (N, n_in) and return DN (N, n_out); advances the clock.
+
+        With ``sub_dn`` a number the result is float32 DN - sub_dn instead (the same numbers as
+        ``np.subtract(DN, np.float32(sub_dn), dtype=np.float32)``, without the DN array).
+        """
         n = frames_u8.shape[0]
+        dtype = np.float32 if sub_dn is not None else self.config.camera.output_dtype
+        sub = None if sub_dn is None else float(sub_dn)
+        out = np.empty((n, self.n_out), dtype=dtype)
         step = self._chunk_frames()
-        if n <= step:  # one chunk: no copy into a separate output buffer
-            if laser_on:
-                power = self._power(frames_u8, ref_on, self.device_time_s)
-            else:
-                power = np.zeros((n, self.n_out), dtype=np.float32)
-            return self.camera._read(power, self.reserve_frames(n), exposure_s)
-        out = np.empty((n, self.n_out), dtype=self.config.camera.output_dtype)
         starts = range(0, n, step)
-        it = tqdm(starts, desc="frames", unit="chunk", disable=not (self.progress and len(starts) > 1), leave=False)
+        it = starts
+        if self.progress and len(starts) > 1:
+            it = tqdm(starts, desc="frames", unit="chunk", leave=False)
         for s in it:
             e = min(s + step, n)
             if laser_on:
-                power = self._power(frames_u8[s:e], ref_on, self.device_time_s)
+                self._read_field(frames_u8[s:e], ref_on, exposure_s, sub, out[s:e])
             else:
-                power = np.zeros((e - s, self.n_out), dtype=np.float32)
-            out[s:e] = self.camera._read(power, self.reserve_frames(e - s), exposure_s)
+                dn = self.camera._read(np.zeros((e - s, self.n_out), dtype=np.float32), self.reserve_frames(e - s), exposure_s)
+                out[s:e] = dn if sub is None else np.subtract(dn, np.float32(sub), dtype=np.float32)
         return out
 
     def _encode(self, x, encoder: Encoder | None):
@@ -346,11 +378,13 @@ class OPU:
         frames, single = self._encode(x, encoder)
         exposure_s = self.camera.check_exposure(exposure_s)
         n_f, batch = frames.shape[:2]
-        dn = self._acquire(frames.reshape(n_f * batch, self.n_in), ref_on=False, exposure_s=exposure_s)
-        dn = dn.reshape(n_f, batch, self.n_out)
+        flat = frames.reshape(n_f * batch, self.n_in)
         if raw:
+            dn = self._acquire(flat, ref_on=False, exposure_s=exposure_s).reshape(n_f, batch, self.n_out)
             return dn[:, 0] if single else dn
-        y = np.subtract(dn, np.float32(self.config.camera.black_level_dn), dtype=np.float32)
+        # DN - black level straight from the camera kernel (float32, no DN array in between)
+        y = self._acquire(flat, ref_on=False, exposure_s=exposure_s, sub_dn=self.config.camera.black_level_dn)
+        y = y.reshape(n_f, batch, self.n_out)
         y = encoder.decode(y) if encoder is not None else y[0]
         return y[0] if single else y
 
@@ -385,6 +419,16 @@ class OPU:
     def reference_calibration(self) -> ReferenceCalibration | None:
         """The last reference calibration, or None before the first :meth:`linear`."""
         return self._refcal
+
+    def _linear_constants(self, cal: ReferenceCalibration, scheme: str) -> tuple:
+        """float32 (level subtracted, normalisation) of a calibration and scheme (cached per calibration)."""
+        cached = self._const_cache.get(("linear", scheme))
+        if cached is not None and cached[0] is cal:
+            return cached[1], cached[2]
+        level = (cal.z_dn if scheme == "exact" else cal.r_dn).astype(np.float32)
+        norm = cal.normalisation(scheme)
+        self._const_cache[("linear", scheme)] = (cal, level, norm)
+        return level, norm
 
     def linear(
         self,
@@ -422,19 +466,23 @@ class OPU:
             cal = self.calibrate_reference(exposure_s=exposure_s)
         n_f, batch = frames.shape[:2]
         flat = frames.reshape(n_f * batch, self.n_in)
-        on = self._acquire(flat, ref_on=True, exposure_s=exposure_s)
-        if scheme == "exact":
-            off = self._acquire(flat, ref_on=False, exposure_s=exposure_s)
-            if raw:
+        if raw:
+            on = self._acquire(flat, ref_on=True, exposure_s=exposure_s)
+            if scheme == "exact":
+                off = self._acquire(flat, ref_on=False, exposure_s=exposure_s)
                 r = np.stack([on, off], axis=0).reshape(2, n_f, batch, self.n_out).transpose(1, 0, 2, 3)
-                return r[:, :, 0] if single else r
-            z = cal.z_dn.astype(np.float32)
-            y = (on.astype(np.float32) - off.astype(np.float32) - z) / cal.normalisation(scheme)
-        else:
-            if raw:
+            else:
                 r = on.reshape(1, n_f, batch, self.n_out).transpose(1, 0, 2, 3)
-                return r[:, :, 0] if single else r
-            y = (on.astype(np.float32) - cal.r_dn.astype(np.float32)) / cal.normalisation(scheme)
+            return r[:, :, 0] if single else r
+        level, norm = self._linear_constants(cal, scheme)
+        # float32 DN straight from the camera kernel; the arithmetic is done in place, in the
+        # order (on - off - Z) / N of the formula above (same numbers as with DN arrays)
+        y = self._acquire(flat, ref_on=True, exposure_s=exposure_s, sub_dn=0.0)
+        if scheme == "exact":
+            off = self._acquire(flat, ref_on=False, exposure_s=exposure_s, sub_dn=0.0)
+            np.subtract(y, off, out=y)
+        np.subtract(y, level, out=y)
+        np.divide(y, norm, out=y)
         y = y.reshape(n_f, batch, self.n_out)
         y = encoder.decode(y) if encoder is not None else y[0]
         return y[0] if single else y

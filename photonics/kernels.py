@@ -10,21 +10,48 @@ Every random number in the hot paths is a pure function of ``(key, major, minor)
 with ``mix64`` the SplitMix64 finalizer (a bijection of 64-bit words with full avalanche) and
 G1, G2 odd Weyl constants. Because a draw depends on nothing but its coordinates, the result
 of a projection or of a camera read-out is the same whatever the block order, chunk size,
-thread count or process count. Keys come from :func:`photonics.rng.stream_key`.
+thread count or process count. Keys come from :func:`photonics.rng.stream_key`. Variate
+number c of a row uses the words c*16 ... c*16+15; a rejection sampler that needs more takes
+word d >= 16 from the extension row ``mix64(k_major XOR (d // 16) * G3)``, so no sampler ever
+runs out of draws or falls back to an approximate value.
 
-Normal variates use a 256-layer ziggurat (Marsaglia & Tsang 2000) driven by those words;
-Poisson variates use inversion for small means and the transformed-rejection method PTRS
-(Hoermann 1993) above; a Gaussian approximation is used only for means above
-``POISSON_GAUSSIAN_ABOVE`` electrons, where the Poisson law is Gaussian to better than 1e-3
-in skewness and where exact samplers would lose precision.
+Normal variates use a 256-layer ziggurat (Marsaglia & Tsang 2000) driven by those words.
 
-Twins
------
+The camera's samplers are exact in distribution
+-----------------------------------------------
+Poisson(mu) (shot noise, :func:`poisson_numba`):
+
+* mu < 10: sequential inversion of one uniform;
+* 10 <= mu < ``POISSON_GAUSSIAN_ABOVE`` (1e8 e-): PTRS, Hoermann's transformed rejection
+  with squeeze (1993). The squeeze (uniforms and arithmetic only) decides ~75 % of the draws;
+  the rest take the exact acceptance test ln(v / h(u)) <= ln p(k) (two logarithms) with ln k!
+  from a table (k < 256) or Stirling's series to 1/x^5 (error < 1e-20);
+* mu >= 1e8 e-: the Gaussian approximation floor(mu + sqrt(mu) z + 1/2). Its total-variation
+  distance from Poisson(mu) is 0.126/sqrt(mu), at most 1.3e-5, while rounding the optical
+  power to float32 (as the projection does) already moves the law by up to 2.4e-4 in total
+  variation there (a relative 2^-24 shift of the mean is 2^-24 sqrt(mu) standard deviations);
+  the float32 GEMM of the field adds more. The switch is therefore the smallest error of the
+  chain at such means; below it nothing is approximated beyond double-precision rounding.
+
+Read noise uses the ziggurat above with its rare branches (1 %) computed exactly.
+
+Bit-identical twins
+-------------------
 ``name_numba`` functions are the fast paths (``@njit(cache=True)``, parallel where it helps);
-``name_numpy`` functions compute the same values with vectorised numpy, in the same order of
-operations, and are what the tests compare against. Integer paths are bit-identical;
-transcendental functions (exp, log, lgamma) may differ by an ulp between libm and numpy,
-which can flip an accept/reject decision with a probability of order 1e-15 per draw.
+``name_numpy`` functions compute the same values with vectorised numpy, with the same IEEE
+operations in the same order, and are what the tests compare against (the torch port,
+:mod:`photonics.backends.torch_kernels`, is a third twin). Every accept/reject decision of the
+camera's samplers uses only +, -, *, /, sqrt, floor and bit moves: ln and exp are computed by
+``_log_pos`` / ``_exp_neg`` (:func:`log_numpy` / :func:`exp_numpy`) from those operations,
+never by libm or numpy's SIMD routines (which may differ by an ulp), so the camera's numba,
+numpy and torch read-outs are bit-identical, not merely close. (The medium's Gaussian blocks
+keep the original ziggurat with libm's exp/log in its 1 % slow branch, so that every seed's
+transmission matrix stays what it was.)
+
+Speed: the camera kernels process 1024-pixel blocks in passes the compiler vectorises (the
+squeeze on every lane, the exact test and further attempts on the gathered rest, inversion
+steps on the small means), each lane doing the reference sampler's arithmetic on the
+reference's words, so the numbers equal those of the scalar samplers whatever the grouping.
 """
 
 from __future__ import annotations
@@ -32,7 +59,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from llvmlite import ir as llvm_ir
 from numba import njit, prange
+from numba.core import types
+from numba.extending import intrinsic
 
 __all__ = [
     "mix64_numpy",
@@ -47,9 +77,16 @@ __all__ = [
     "intensity_numpy",
     "poisson_numba",
     "poisson_numpy",
+    "normal_exact_numba",
+    "normal_exact_numpy",
+    "log_numpy",
+    "exp_numpy",
     "camera_numba",
     "camera_noiseless_numba",
+    "camera_field_numba",
+    "camera_field_noiseless_numba",
     "camera_numpy",
+    "camera_field_numpy",
     "POISSON_GAUSSIAN_ABOVE",
     "DRAWS_PER_VARIATE",
 ]
@@ -73,9 +110,6 @@ _TWO53_INV = 1.0 / 9007199254740992.0  # 2**-53
 #: Draws reserved for one variate (rejection samplers use up to this many 64-bit words).
 DRAWS_PER_VARIATE = 16
 _DRAWS = np.uint64(DRAWS_PER_VARIATE)
-#: Mean (electrons) above which shot noise uses the Gaussian approximation.
-POISSON_GAUSSIAN_ABOVE = 1.0e7
-_POISSON_INVERSION_BELOW = 10.0
 
 
 def _ziggurat_tables(n_layers: int = 256, r: float = 3.6541528853610088, v: float = 4.92867323399e-3):
@@ -371,54 +405,893 @@ def intensity_numpy(split, alpha, c_re, c_im, scale):
 
 
 # --------------------------------------------------------------------------------------------
-# Poisson and the camera read-out
+# bit-exact elementary functions
 # --------------------------------------------------------------------------------------------
+# log and exp written with IEEE additions, multiplications, divisions, floor and bit moves only,
+# so that numba, numpy and torch compute the same bits (libm and numpy's SIMD exp/log may differ
+# by an ulp, which would let the twins take different accept/reject decisions).
 
 
-@njit(cache=True)
-def _poisson(kmajor, counter, lam):
-    """Poisson(lam) variate using the draws of counter ``counter`` of row ``kmajor``."""
-    if lam <= 0.0:
+@intrinsic
+def _f64_bits(typingctx, x):
+    """The bits of a float64 as a uint64 (a bit cast, no conversion)."""
+    if x != types.float64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], llvm_ir.IntType(64))
+
+    return types.uint64(types.float64), codegen
+
+
+@intrinsic
+def _bits_f64(typingctx, x):
+    """The float64 whose bits are the uint64 ``x``."""
+    if x != types.uint64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], llvm_ir.DoubleType())
+
+    return types.float64(types.uint64), codegen
+
+
+_LN2_HI = 6.93147180369123816490e-01  # ln 2, upper part (low 21 bits zero: e * _LN2_HI is exact)
+_LN2_LO = 1.90821492927058770002e-10  # ln 2 - _LN2_HI
+_INV_LN2 = 1.44269504088896338700e00
+_SQRT2 = math.sqrt(2.0)
+_MANT = np.uint64(0x000FFFFFFFFFFFFF)
+_EXP_ONE = np.uint64(0x3FF0000000000000)
+_S52 = np.uint64(52)
+#: log: 2 atanh(s) = 2 s (1 + z/3 + z^2/5 + ...), z = s^2 <= 0.0295, truncated after z^11/23 (< 1e-18)
+_LOG_COEF = tuple(1.0 / (2 * i + 1) for i in range(1, 12))
+#: exp: Taylor series of e^r, |r| <= ln2 / 2, to r^13 / 13! (remainder < 5e-18)
+_EXP_COEF = tuple(1.0 / math.factorial(i) for i in range(14))
+(_L1, _L2, _L3, _L4, _L5, _L6, _L7, _L8, _L9, _L10, _L11) = _LOG_COEF
+(_E0, _E1, _E2, _E3, _E4, _E5, _E6, _E7, _E8, _E9, _E10, _E11, _E12, _E13) = _EXP_COEF
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _log_pos(x):
+    """ln x for a positive, finite, normal float64 (error < 2 ulp; twin :func:`log_numpy`).
+
+    x = 2^e m with m in [sqrt(1/2), sqrt(2)); ln m = 2 atanh(s), s = (m - 1) / (m + 1).
+    """
+    bits = _f64_bits(x)
+    e = np.float64(np.int64(bits >> _S52) - 1023)
+    m = _bits_f64((bits & _MANT) | _EXP_ONE)
+    big = m > _SQRT2
+    m = m * 0.5 if big else m
+    e = e + 1.0 if big else e
+    f = m - 1.0
+    s = f / (2.0 + f)
+    z = s * s
+    t = _L11
+    t = _L10 + z * t
+    t = _L9 + z * t
+    t = _L8 + z * t
+    t = _L7 + z * t
+    t = _L6 + z * t
+    t = _L5 + z * t
+    t = _L4 + z * t
+    t = _L3 + z * t
+    t = _L2 + z * t
+    t = _L1 + z * t
+    r = z * t
+    h = s + s
+    return e * _LN2_HI + (h + (h * r + e * _LN2_LO))
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _exp_neg(x):
+    """e^x for -708 <= x <= 0 (error < 2 ulp; twin :func:`exp_numpy`).
+
+    x = n ln2 + r, |r| <= ln2 / 2; e^x = 2^n e^r with e^r from its Taylor series.
+    """
+    n = np.floor(x * _INV_LN2 + 0.5)
+    r = (x - n * _LN2_HI) - n * _LN2_LO
+    t = _E13
+    t = _E12 + r * t
+    t = _E11 + r * t
+    t = _E10 + r * t
+    t = _E9 + r * t
+    t = _E8 + r * t
+    t = _E7 + r * t
+    t = _E6 + r * t
+    t = _E5 + r * t
+    t = _E4 + r * t
+    t = _E3 + r * t
+    t = _E2 + r * t
+    t = _E1 + r * t
+    t = _E0 + r * t
+    return t * _bits_f64(np.uint64(np.int64(n) + 1023) << _S52)
+
+
+def log_numpy(x) -> np.ndarray:
+    """Numpy twin of the kernels' ``_log_pos`` (same bits): ln x for positive normal float64."""
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    bits = x.view(np.uint64)
+    e = ((bits >> _S52).astype(np.int64) - 1023).astype(np.float64)
+    m = ((bits & _MANT) | _EXP_ONE).view(np.float64)
+    big = m > _SQRT2
+    m = np.where(big, m * 0.5, m)
+    e = np.where(big, e + 1.0, e)
+    f = m - 1.0
+    s = f / (2.0 + f)
+    z = s * s
+    t = np.full_like(z, _LOG_COEF[-1])
+    for c in _LOG_COEF[-2::-1]:
+        t = c + z * t
+    r = z * t
+    h = s + s
+    return e * _LN2_HI + (h + (h * r + e * _LN2_LO))
+
+
+def exp_numpy(x) -> np.ndarray:
+    """Numpy twin of the kernels' ``_exp_neg`` (same bits): e^x for -708 <= x <= 0."""
+    x = np.asarray(x, dtype=np.float64)
+    n = np.floor(x * _INV_LN2 + 0.5)
+    r = (x - n * _LN2_HI) - n * _LN2_LO
+    t = np.full_like(r, _EXP_COEF[-1])
+    for c in _EXP_COEF[-2::-1]:
+        t = c + r * t
+    scale = ((n.astype(np.int64) + 1023).astype(np.uint64) << _S52).view(np.float64)
+    return t * scale
+
+
+# --------------------------------------------------------------------------------------------
+# exact Poisson and normal variates from counters
+# --------------------------------------------------------------------------------------------
+#: Mean (electrons) above which shot noise uses the Gaussian approximation
+#: ``floor(mu + sqrt(mu) z + 1/2)``: its total-variation distance from Poisson(mu) is
+#: 0.126 / sqrt(mu) (1.3e-5 at the switch), 19x below the distortion that rounding the optical
+#: power to float32 alone causes there (a relative 2^-24 shift of the mean: 2.4e-4).
+POISSON_GAUSSIAN_ABOVE = 1.0e8
+#: Below this mean (electrons) Poisson variates come from inversion, above from PTRS.
+_POISSON_INVERSION_BELOW = 10.0
+#: Inversion gives up after this many steps (only reachable through rounding, u within an ulp of 1).
+_INVERSION_MAX_STEPS = 200
+_RINV = np.array([0.0] + [1.0 / j for j in range(1, _INVERSION_MAX_STEPS + 1)])
+#: ln k! for k < 256 (the acceptance test of PTRS; Stirling's series above).
+_LOGFACT = np.array([math.lgamma(k + 1.0) for k in range(256)])
+#: ln(k + 1) for k < 256.
+_LOGX = np.array([math.log(k + 1.0) for k in range(256)])
+_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+_ST1 = 1.0 / 12.0
+_ST2 = 1.0 / 360.0
+_ST3 = 1.0 / 1260.0
+#: Weyl constant of the extension rows: draw d >= 16 of a variate comes from the row key
+#: mix64(kmajor XOR (d // 16) * G3), counter base + d % 16 (rejection loops never run out).
+_G3 = np.uint64(0x8CB92BA72F3D8DD7)
+_S4 = np.uint64(4)
+_MASK4 = np.uint64(15)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _word_ext(kmajor, base, d):
+    """Word number ``d`` (any d >= 0) of the variate whose first word is at counter ``base``."""
+    if d < 16:
+        return _word(kmajor, base + np.uint64(d))
+    k2 = _mix64(kmajor ^ (np.uint64(d >> 4) * _G3))
+    return _word(k2, base + np.uint64(d & 15))
+
+
+@njit(cache=True, error_model="numpy")
+def _normal_exact(kmajor, counter):
+    """Standard normal variate ``counter`` of row ``kmajor``: the ziggurat of ``_normal`` with
+    bit-exact exp/log in its rare branches and no limit on the number of draws.
+
+    Same value as ``_normal`` whenever the first word is accepted (99 % of variates).
+    """
+    base = np.uint64(counter) * _DRAWS
+    d = 0
+    while True:
+        w = _word_ext(kmajor, base, d)
+        d += 1
+        idx = np.intp(w & _MASK8)
+        neg = (w >> _S8) & _ONE
+        mant = w >> _S11
+        x = np.float64(mant) * _TWO53_INV * _ZX[idx]
+        if neg:
+            x = -x
+        if mant < _ZK[idx]:
+            return x
+        if idx == 0:
+            u1 = _uniform(_word_ext(kmajor, base, d))
+            u2 = _uniform(_word_ext(kmajor, base, d + 1))
+            d += 2
+            t = -_log_pos(u1) / _ZR
+            if -2.0 * _log_pos(u2) > t * t:
+                return -(_ZR + t) if neg else (_ZR + t)
+        else:
+            u = _uniform(_word_ext(kmajor, base, d))
+            d += 1
+            y = _ZF[idx] + u * (_ZF[idx + 1] - _ZF[idx])
+            if y < _exp_neg(-0.5 * x * x):
+                return x
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _normal_first(w):
+    """The ziggurat's first-word value and whether it is accepted (99 % of words)."""
+    idx = np.intp(w & _MASK8)
+    mant = w >> _S11
+    x = np.float64(mant) * _TWO53_INV * _ZX[idx]
+    x = -x if (w >> _S8) & _ONE else x
+    return x, mant < _ZK[idx]
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _ptrs_consts(lam):
+    """PTRS constants (Hoermann 1993) of a mean lam >= 10: a, b, b - 2 and sqrt(lam)."""
+    slam = math.sqrt(lam)
+    b = 0.931 + 2.53 * slam
+    a = -0.059 + 0.02483 * b
+    return a, b, b - 2.0, slam
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _ptrs_candidate(lam, a, b, w0, w1):
+    """Candidate k = floor((2a/us + b) u + lam + 0.43) of one PTRS attempt, with us and v."""
+    uu = _uniform(w0) - 0.5
+    v = _uniform(w1)
+    us = 0.5 - abs(uu)
+    k = np.floor((2.0 * a / us + b) * uu + lam + 0.43)
+    return k, us, v
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _ptrs_squeeze(us, v, bm2):
+    """PTRS's immediate acceptance: us >= 0.07 and v <= v_r = 0.9277 - 3.6224 / (b - 2)."""
+    return (us >= 0.07) & (v * bm2 <= 0.9277 * bm2 - 3.6224)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _ptrs_accept(lam, a, b, slam, k, us, v):
+    """PTRS's exact test: k >= 0, not (us < 0.013 and v > us), and
+    ln(v alpha^-1 / (a / us^2 + b)) <= -lam + k ln lam - ln k!.
+
+    With x = k + 1 and r = ln(lam / x), the right side is k r + k ln x - lam - ln k! for
+    k < 256 (ln x and ln k! from tables), and, from Stirling's series (4 terms, error < 1e-20),
+    (k + 1/2) r - ln(lam)/2 + (x - lam) - ln(2 pi)/2 - series(x) above, where the -ln(lam)/2
+    moves to the left side as a factor sqrt(lam) inside its logarithm. Two logarithms per test;
+    the cancellation between the large terms stays exact (r is small, x - lam exact).
+    """
+    bm34 = b - 3.4
+    kk = max(k, 0.0)
+    big = kk >= 256.0
+    us2 = us * us
+    q = (v * us2 * (1.1239 * bm34 + 1.1328)) / ((a + b * us2) * bm34)
+    lhs = _log_pos(q * slam if big else q)
+    x = kk + 1.0
+    ix = 1.0 / x
+    lr = _log_pos(lam * ix)
+    ix2 = ix * ix
+    ser = ix * (_ST1 - ix2 * (_ST2 - ix2 * _ST3))
+    rhs_big = (kk + 0.5) * lr + ((x - lam) - _HALF_LOG_2PI - ser)
+    ki = np.intp(min(kk, 255.0))
+    rhs_small = kk * lr + kk * _LOGX[ki] - lam - _LOGFACT[ki]
+    rhs = rhs_big if big else rhs_small
+    return (lhs <= rhs) & (k >= 0.0) & ((us >= 0.013) | (v <= us))
+
+
+@njit(cache=True, error_model="numpy")
+def _inversion(kmajor, base, lam):
+    """Poisson(lam), 0 < lam < 10, by sequential inversion of the first word's uniform."""
+    u = _uniform(_word(kmajor, base))
+    p = _exp_neg(-lam)
+    s = p
+    k = 0.0
+    j = 1
+    while u > s and j <= _INVERSION_MAX_STEPS:
+        k += 1.0
+        p = (p * lam) * _RINV[j]
+        s = s + p
+        j += 1
+    return k
+
+
+@njit(cache=True, error_model="numpy")
+def _poisson_exact(kmajor, counter, lam):
+    """Poisson(lam) variate ``counter`` of row ``kmajor`` (the reference of every fast path).
+
+    0 for lam <= 0; inversion below 10; PTRS (transformed rejection with squeeze, Hoermann
+    1993) up to ``POISSON_GAUSSIAN_ABOVE``; ``floor(lam + sqrt(lam) z + 1/2)`` above
+    (``inf`` for an infinite mean). Returns a float64 (never overflows an integer).
+    """
+    lam = np.float64(lam)
+    if not lam > 0.0:
         return 0.0
     base = np.uint64(counter) * _DRAWS
     if lam < _POISSON_INVERSION_BELOW:
-        u = _uniform(_word(kmajor, base))
-        p = math.exp(-lam)
-        s = p
-        k = 0
-        while u > s and k < 200:
-            k += 1
-            p *= lam / k
-            s += p
-        return np.float64(k)
+        return _inversion(kmajor, base, lam)
     if lam >= POISSON_GAUSSIAN_ABOVE:
-        z = _normal(kmajor, counter)
-        v = math.floor(lam + math.sqrt(lam) * z + 0.5)
-        return v if v > 0.0 else 0.0
-    slam = math.sqrt(lam)
-    loglam = math.log(lam)
+        if lam == np.inf:
+            return lam
+        z = _normal_exact(kmajor, counter)
+        return max(np.floor(lam + math.sqrt(lam) * z + 0.5), 0.0)
+    a, b, bm2, slam = _ptrs_consts(lam)
+    d = 0
+    while True:
+        k, us, v = _ptrs_candidate(lam, a, b, _word_ext(kmajor, base, d), _word_ext(kmajor, base, d + 1))
+        d += 2
+        if _ptrs_squeeze(us, v, bm2):
+            return k
+        if _ptrs_accept(lam, a, b, slam, k, us, v):
+            return k
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def poisson_numba(kmajor, counter, lam):
+    """Poisson variates for aligned 1-D arrays of row keys, counters and means (float64)."""
+    out = np.empty(lam.shape[0], dtype=np.float64)
+    for i in prange(lam.shape[0]):
+        out[i] = _poisson_exact(kmajor[i], counter[i], lam[i])
+    return out
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def normal_exact_numba(kmajor, counter):
+    """Standard normals (the camera's read-noise sampler) for aligned 1-D arrays of row keys and counters."""
+    out = np.empty(counter.shape[0], dtype=np.float64)
+    for i in prange(counter.shape[0]):
+        out[i] = _normal_exact(kmajor[i], counter[i])
+    return out
+
+
+# ---- numpy twins of the samplers ------------------------------------------------------------
+
+
+def _word_ext_numpy(kmajor, base, d) -> np.ndarray:
+    kmajor, base, d = np.broadcast_arrays(np.asarray(kmajor, np.uint64), np.asarray(base, np.uint64), np.asarray(d, np.uint64))
+    out = np.empty(kmajor.shape, dtype=np.uint64)
+    lo = d < np.uint64(16)
+    with np.errstate(over="ignore"):
+        out[lo] = _word_numpy(kmajor[lo], base[lo] + d[lo])
+        hi = ~lo
+        if hi.any():
+            k2 = mix64_numpy(kmajor[hi] ^ ((d[hi] >> _S4) * _G3))
+            out[hi] = _word_numpy(k2, base[hi] + (d[hi] & _MASK4))
+    return out
+
+
+def normal_exact_numpy(kmajor, counter) -> np.ndarray:
+    """Numpy twin of :func:`normal_exact_numba` for aligned (broadcast) row keys and counters."""
+    kmajor, counter = np.broadcast_arrays(np.asarray(kmajor, dtype=np.uint64), np.asarray(counter, dtype=np.uint64))
+    shape = kmajor.shape
+    km = kmajor.ravel()
+    base = counter.ravel() * _DRAWS
+    out = np.zeros(km.shape[0])
+    d = np.zeros(km.shape[0], dtype=np.uint64)
+    todo = np.arange(km.shape[0])
+    with np.errstate(over="ignore"):
+        while todo.size:
+            w = _word_ext_numpy(km[todo], base[todo], d[todo])
+            d[todo] += _ONE
+            idx = (w & _MASK8).astype(np.intp)
+            neg = ((w >> _S8) & _ONE).astype(bool)
+            mant = w >> _S11
+            x = mant.astype(np.float64) * _TWO53_INV * _ZX[idx]
+            x = np.where(neg, -x, x)
+            out[todo] = x
+            done = mant < _ZK[idx]
+            rest = ~done
+            tail = rest & (idx == 0)
+            if tail.any():
+                t_i = todo[tail]
+                u1 = uniform_numpy(_word_ext_numpy(km[t_i], base[t_i], d[t_i]))
+                u2 = uniform_numpy(_word_ext_numpy(km[t_i], base[t_i], d[t_i] + _ONE))
+                d[t_i] += np.uint64(2)
+                t = -log_numpy(u1) / _ZR
+                acc = -2.0 * log_numpy(u2) > t * t
+                val = np.where(neg[tail], -(_ZR + t), _ZR + t)
+                out[t_i[acc]] = val[acc]
+                done[np.flatnonzero(tail)[acc]] = True
+            wedge = rest & (idx != 0)
+            if wedge.any():
+                w_i = todo[wedge]
+                u = uniform_numpy(_word_ext_numpy(km[w_i], base[w_i], d[w_i]))
+                d[w_i] += _ONE
+                iw = idx[wedge]
+                y = _ZF[iw] + u * (_ZF[iw + 1] - _ZF[iw])
+                xw = x[wedge]
+                acc = y < exp_numpy(-0.5 * xw * xw)
+                done[np.flatnonzero(wedge)[acc]] = True
+            todo = todo[~done]
+    return out.reshape(shape)
+
+
+def _ptrs_accept_numpy(lam, a, b, slam, k, us, v):
+    bm34 = b - 3.4
+    kk = np.maximum(k, 0.0)
+    big = kk >= 256.0
+    us2 = us * us
+    q = (v * us2 * (1.1239 * bm34 + 1.1328)) / ((a + b * us2) * bm34)
+    lhs = log_numpy(np.where(big, q * slam, q))
+    x = kk + 1.0
+    ix = 1.0 / x
+    lr = log_numpy(lam * ix)
+    ix2 = ix * ix
+    ser = ix * (_ST1 - ix2 * (_ST2 - ix2 * _ST3))
+    rhs_big = (kk + 0.5) * lr + ((x - lam) - _HALF_LOG_2PI - ser)
+    ki = np.minimum(kk, 255.0).astype(np.intp)
+    rhs_small = kk * lr + kk * _LOGX[ki] - lam - _LOGFACT[ki]
+    rhs = np.where(big, rhs_big, rhs_small)
+    return (lhs <= rhs) & (k >= 0.0) & ((us >= 0.013) | (v <= us))
+
+
+def _ptrs_numpy(km, base, lam) -> np.ndarray:
+    slam = np.sqrt(lam)
     b = 0.931 + 2.53 * slam
     a = -0.059 + 0.02483 * b
-    invalpha = 1.1239 + 1.1328 / (b - 3.4)
-    vr = 0.9277 - 3.6224 / (b - 2.0)
-    d = np.uint64(0)
-    k = math.floor(lam)
-    while d < _DRAWS - _ONE:
-        uu = _uniform(_word(kmajor, base + d)) - 0.5
-        v = _uniform(_word(kmajor, base + d + _ONE))
-        d += np.uint64(2)
-        us = 0.5 - abs(uu)
-        k = math.floor((2.0 * a / us + b) * uu + lam + 0.43)
-        if us >= 0.07 and v <= vr:
-            return k
-        if k < 0.0 or (us < 0.013 and v > us):
-            continue
-        if math.log(v) + math.log(invalpha) - math.log(a / (us * us) + b) <= -lam + k * loglam - math.lgamma(k + 1.0):
-            return k
-    return k if k > 0.0 else 0.0
+    bm2 = b - 2.0
+    res = np.empty(lam.shape[0])
+    todo = np.arange(lam.shape[0])
+    d = 0
+    while todo.size:
+        g_km, g_base, g_lam, g_a, g_b = km[todo], base[todo], lam[todo], a[todo], b[todo]
+        uu = uniform_numpy(_word_ext_numpy(g_km, g_base, d)) - 0.5
+        v = uniform_numpy(_word_ext_numpy(g_km, g_base, d + 1))
+        d += 2
+        us = 0.5 - np.abs(uu)
+        k = np.floor((2.0 * g_a / us + g_b) * uu + g_lam + 0.43)
+        acc = ((us >= 0.07) & (v * bm2[todo] <= 0.9277 * bm2[todo] - 3.6224)) | _ptrs_accept_numpy(g_lam, g_a, g_b, slam[todo], k, us, v)
+        res[todo[acc]] = k[acc]
+        todo = todo[~acc]
+    return res
 
 
-@njit(cache=True, parallel=True)
+def _inversion_numpy(km, base, lam) -> np.ndarray:
+    u = uniform_numpy(_word_numpy(km, base))
+    p = exp_numpy(-lam)
+    s = p.copy()
+    k = np.zeros(lam.shape[0])
+    act = np.arange(lam.shape[0])
+    j = 1
+    while act.size and j <= _INVERSION_MAX_STEPS:
+        act = act[u[act] > s[act]]
+        if not act.size:
+            break
+        k[act] += 1.0
+        p[act] = (p[act] * lam[act]) * _RINV[j]
+        s[act] = s[act] + p[act]
+        j += 1
+    return k
+
+
+def poisson_numpy(kmajor: np.ndarray, counter: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    """Numpy twin of :func:`poisson_numba` (same bits) for aligned (broadcast) row keys, counters, means."""
+    kmajor, counter, lam = np.broadcast_arrays(
+        np.asarray(kmajor, dtype=np.uint64), np.asarray(counter, dtype=np.uint64), np.asarray(lam, dtype=np.float64)
+    )
+    shape = lam.shape
+    km, cnt, lam = kmajor.ravel(), counter.ravel(), lam.ravel()
+    out = np.zeros(lam.shape[0])
+    with np.errstate(over="ignore"):
+        base = cnt * _DRAWS
+        small = (lam > 0.0) & (lam < _POISSON_INVERSION_BELOW)
+        if small.any():
+            out[small] = _inversion_numpy(km[small], base[small], lam[small])
+        mid = (lam >= _POISSON_INVERSION_BELOW) & (lam < POISSON_GAUSSIAN_ABOVE)
+        if mid.any():
+            out[mid] = _ptrs_numpy(km[mid], base[mid], lam[mid])
+        big = lam >= POISSON_GAUSSIAN_ABOVE
+        if big.any():
+            lb = lam[big]
+            z = normal_exact_numpy(km[big], cnt[big])
+            with np.errstate(invalid="ignore"):
+                v = np.maximum(np.floor(lb + np.sqrt(lb) * z + 0.5), 0.0)
+            out[big] = np.where(np.isinf(lb), lb, v)
+    return out.reshape(shape)
+
+
+# --------------------------------------------------------------------------------------------
+# the camera read-out
+# --------------------------------------------------------------------------------------------
+#: Pixels processed together by the camera kernels (scratch arrays stay in the L1/L2 cache).
+_CAMERA_BLOCK = 1024
+# scratch rows (float64 and int64) of one camera task
+_F_LAM, _F_K, _F_Z, _F_LAMC, _F_KC, _F_KOUT, _F_U, _F_P, _F_S, _F_US, _F_V = range(11)
+_N_F = 11
+_I_CODE, _I_ZBAD, _I_L1, _I_L2, _I_L3, _I_CNT, _I_POS, _I_OK, _I_LZ = range(9)
+_N_G = 9
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _shot_lane(lam, base, ks):
+    """Attempt 0 of one lane: (k, us, v, code) with PTRS's squeeze (no transcendental).
+
+    k = 0 for lanes that are not PTRS's. code: 0 done (k is the variate), 1 PTRS lane left to
+    the exact test, 2 small mean (inversion), 3 anything else (Gaussian branch, infinite mean).
+    """
+    a, b, bm2, slam = _ptrs_consts(lam)
+    k, us, v = _ptrs_candidate(lam, a, b, _word(ks, base), _word(ks, base + _ONE))
+    sq = _ptrs_squeeze(us, v, bm2)
+    ptrs = (lam >= _POISSON_INVERSION_BELOW) & (lam < POISSON_GAUSSIAN_ABOVE)
+    code = 0 if (ptrs & sq) | (lam <= 0.0) else (1 if ptrs else (2 if lam < _POISSON_INVERSION_BELOW else 3))
+    return (k if ptrs else 0.0), us, v, code
+
+
+@njit(cache=True, error_model="numpy")
+def _shot_first(lamv, n, i0, ks, kres, usv, vv, code):
+    """Attempt 0 of every lane (``_shot_lane``): PTRS's squeeze decides ~75 % of the lanes."""
+    for j in range(n):
+        k, us, v, c = _shot_lane(lamv[j], np.uint64(i0 + j) * _DRAWS, ks)
+        kres[j] = k
+        usv[j] = us
+        vv[j] = v
+        code[j] = c
+
+
+@njit(cache=True, error_model="numpy")
+def _first_pass_power(pw, ew, de, n, i0, ks, kr, f, g):
+    """Mean electrons from the power, attempt 0 of the shot noise and the read noise's first
+    ziggurat word of every lane of a block, in one vectorised loop (the common chain)."""
+    lamv = f[_F_LAM]
+    kres = f[_F_K]
+    usv = f[_F_US]
+    vv = f[_F_V]
+    zv = f[_F_Z]
+    code = g[_I_CODE]
+    zbad = g[_I_ZBAD]
+    for j in range(n):
+        lam = np.float64(pw[j]) * ew[j] + de[j]
+        base = np.uint64(i0 + j) * _DRAWS
+        k, us, v, c = _shot_lane(lam, base, ks)
+        z, zok = _normal_first(_word(kr, base))
+        lamv[j] = lam
+        kres[j] = k
+        usv[j] = us
+        vv[j] = v
+        code[j] = c
+        zv[j] = z
+        zbad[j] = not zok
+
+
+@njit(cache=True, error_model="numpy")
+def _first_pass_field(sr, si, cr, ci, alpha, scale, ew, de, n, i0, ks, kr, f, g):
+    """:func:`_first_pass_power` with the power computed from the split field as
+    :func:`intensity_numba` computes it (float32)."""
+    lamv = f[_F_LAM]
+    kres = f[_F_K]
+    usv = f[_F_US]
+    vv = f[_F_V]
+    zv = f[_F_Z]
+    code = g[_I_CODE]
+    zbad = g[_I_ZBAD]
+    for j in range(n):
+        re = alpha * sr[j] + cr[j]
+        im = alpha * si[j] + ci[j]
+        lam = np.float64(scale * (re * re + im * im)) * ew[j] + de[j]
+        base = np.uint64(i0 + j) * _DRAWS
+        k, us, v, c = _shot_lane(lam, base, ks)
+        z, zok = _normal_first(_word(kr, base))
+        lamv[j] = lam
+        kres[j] = k
+        usv[j] = us
+        vv[j] = v
+        code[j] = c
+        zv[j] = z
+        zbad[j] = not zok
+
+
+@njit(cache=True, error_model="numpy")
+def _split_codes(code, n, l1, l2, l3):
+    """Lanes with code 1, 2, 3 into the lists l1, l2, l3 (branch-free compaction); their lengths."""
+    m = 0
+    for j in range(n):
+        l3[m] = j
+        m += code[j] != 0
+    m1 = 0
+    m2 = 0
+    m3 = 0
+    for q in range(m):
+        j = l3[q]
+        c = code[j]
+        l1[m1] = j
+        m1 += c == 1
+        l2[m2] = j
+        m2 += c == 2
+        l3[m3] = j
+        m3 += c == 3
+    return m1, m2, m3
+
+
+@njit(cache=True, error_model="numpy")
+def _ptrs_exact_stage(lamc, kc, usc, vc, m, ok):
+    """PTRS's exact test for m gathered lanes whose candidate (k, us, v) the squeeze left open."""
+    for q in range(m):
+        lam = lamc[q]
+        a, b, bm2, slam = _ptrs_consts(lam)
+        ok[q] = _ptrs_accept(lam, a, b, slam, kc[q], usc[q], vc[q])
+
+
+@njit(cache=True, error_model="numpy")
+def _ptrs_squeeze_stage(lamc, cnt, m, ks, d, kc, usc, vc, ok):
+    """Attempt d/2 (words d, d+1) of PTRS for m gathered lanes: candidate and squeeze."""
+    for q in range(m):
+        lam = lamc[q]
+        base = np.uint64(cnt[q]) * _DRAWS
+        a, b, bm2, slam = _ptrs_consts(lam)
+        k, us, v = _ptrs_candidate(lam, a, b, _word_ext(ks, base, d), _word_ext(ks, base, d + 1))
+        kc[q] = k
+        usc[q] = us
+        vc[q] = v
+        ok[q] = _ptrs_squeeze(us, v, bm2)
+
+
+@njit(cache=True, error_model="numpy")
+def _keep_open(m, ok, l1, lamc, cnt, kc, usc, vc, kres):
+    """Accepted lanes write their variate to kres; the others are compacted to the front (returned count).
+
+    Branch-free: every lane writes its candidate (an open lane's is overwritten when it is
+    accepted) and is copied to position m2, which only advances for open lanes.
+    """
+    m2 = 0
+    for q in range(m):
+        kres[l1[q]] = kc[q]
+        l1[m2] = l1[q]
+        lamc[m2] = lamc[q]
+        cnt[m2] = cnt[q]
+        kc[m2] = kc[q]
+        usc[m2] = usc[q]
+        vc[m2] = vc[q]
+        m2 += ok[q] == 0
+    return m2
+
+
+@njit(cache=True, error_model="numpy")
+def _inversion_lanes(lamc, cnt, m, ks, kc, uc, pc, sc, pos, kout):
+    """Inversion for m gathered lanes: six steps for every lane, then four at a time on those still running.
+
+    Lane q ends with kout[q] = the same value as ``_inversion`` (an inactive lane's k no
+    longer changes, so running further steps on it changes nothing).
+    """
+    for q in range(m):
+        lam = lamc[q]
+        u = _uniform(_word(ks, np.uint64(cnt[q]) * _DRAWS))
+        p = _exp_neg(-lam)
+        s = p
+        k = 0.0
+        # steps j = 1..6 of _inversion's loop, in registers
+        k += 1.0 if u > s else 0.0
+        p = (p * lam) * _RINV[1]
+        s = s + p
+        k += 1.0 if u > s else 0.0
+        p = (p * lam) * _RINV[2]
+        s = s + p
+        k += 1.0 if u > s else 0.0
+        p = (p * lam) * _RINV[3]
+        s = s + p
+        k += 1.0 if u > s else 0.0
+        p = (p * lam) * _RINV[4]
+        s = s + p
+        k += 1.0 if u > s else 0.0
+        p = (p * lam) * _RINV[5]
+        s = s + p
+        k += 1.0 if u > s else 0.0
+        p = (p * lam) * _RINV[6]
+        s = s + p
+        kout[q] = k
+        uc[q] = u
+        pc[q] = p
+        sc[q] = s
+    m2 = 0
+    for q in range(m):  # the lanes still running, then their state (in place: pos[t] >= t)
+        pos[m2] = q
+        m2 += uc[q] > sc[q]
+    m = m2
+    for t in range(m):
+        q = pos[t]
+        lamc[t] = lamc[q]
+        uc[t] = uc[q]
+        pc[t] = pc[q]
+        sc[t] = sc[q]
+        kc[t] = kout[q]
+    j = 7
+    while m > 0:
+        for _r in range(4):
+            if j > _INVERSION_MAX_STEPS:
+                break
+            rj = _RINV[j]
+            for q in range(m):
+                s = sc[q]
+                kc[q] += 1.0 if uc[q] > s else 0.0
+                p = (pc[q] * lamc[q]) * rj
+                pc[q] = p
+                sc[q] = s + p
+            j += 1
+        m2 = 0
+        for q in range(m):
+            kout[pos[q]] = kc[q]
+            live = (uc[q] > sc[q]) & (j <= _INVERSION_MAX_STEPS)
+            lamc[m2] = lamc[q]
+            uc[m2] = uc[q]
+            pc[m2] = pc[q]
+            sc[m2] = sc[q]
+            kc[m2] = kc[q]
+            pos[m2] = pos[q]
+            m2 += live
+        m = m2
+
+
+@njit(cache=True, error_model="numpy")
+def _shot_block(lamv, n, i0, ks, f, g):
+    """Poisson(lamv[j]) of pixel i0 + j into f[_F_K] for a block (the vectorised pipeline).
+
+    The same numbers as ``_poisson_exact(ks, i0 + j, lamv[j])``: the passes only regroup
+    the lanes (squeeze on all, exact test and later attempts on the gathered rest, inversion
+    on the small means), each lane doing the reference's arithmetic on the reference's words.
+    """
+    _shot_first(lamv, n, i0, ks, f[_F_K], f[_F_US], f[_F_V], g[_I_CODE])
+    _shot_rest(lamv, n, i0, ks, f, g)
+
+
+@njit(cache=True, error_model="numpy")
+def _shot_rest(lamv, n, i0, ks, f, g):
+    """The lanes that attempt 0's squeeze left open (codes in g[_I_CODE]): exact tests, further
+    attempts, inversion, the rest exactly; the variates end in f[_F_K]."""
+    kres = f[_F_K]
+    lamc = f[_F_LAMC]
+    kc = f[_F_KC]
+    usv = f[_F_US]
+    vv = f[_F_V]
+    usc = f[_F_U]
+    vc = f[_F_P]
+    code = g[_I_CODE]
+    l1 = g[_I_L1]
+    l2 = g[_I_L2]
+    l3 = g[_I_L3]
+    cnt = g[_I_CNT]
+    m, ms, mo = _split_codes(code, n, l1, l2, l3)
+    for q in range(m):
+        j = l1[q]
+        lamc[q] = lamv[j]
+        cnt[q] = i0 + j
+        kc[q] = kres[j]
+        usc[q] = usv[j]
+        vc[q] = vv[j]
+    _shot_open_lanes(lamv, i0, ks, m, ms, mo, f, g)
+
+
+@njit(cache=True, error_model="numpy")
+def _shot_open_lanes(lamv, i0, ks, m, ms, mo, f, g):
+    """Finish the open lanes: l1 (m PTRS lanes, gathered), l2 (ms small means), l3 (mo other)."""
+    kres = f[_F_K]
+    lamc = f[_F_LAMC]
+    kc = f[_F_KC]
+    usc = f[_F_U]
+    vc = f[_F_P]
+    l1 = g[_I_L1]
+    l2 = g[_I_L2]
+    l3 = g[_I_L3]
+    cnt = g[_I_CNT]
+    ok = g[_I_OK]
+    d = 0  # attempt 0's squeeze is done
+    while m:
+        if d:
+            _ptrs_squeeze_stage(lamc, cnt, m, ks, d, kc, usc, vc, ok)
+            m = _keep_open(m, ok, l1, lamc, cnt, kc, usc, vc, kres)
+        if m:
+            _ptrs_exact_stage(lamc, kc, usc, vc, m, ok)
+            m = _keep_open(m, ok, l1, lamc, cnt, kc, usc, vc, kres)
+        d += 2
+    if ms:
+        for q in range(ms):
+            lamc[q] = lamv[l2[q]]
+            cnt[q] = i0 + l2[q]
+        kout = f[_F_KOUT]
+        _inversion_lanes(lamc, cnt, ms, ks, kc, f[_F_U], f[_F_P], f[_F_S], g[_I_POS], kout)
+        for q in range(ms):
+            kres[l2[q]] = kout[q]
+    for q in range(mo):
+        j = l3[q]
+        kres[j] = _poisson_exact(ks, i0 + j, lamv[j])
+
+
+@njit(cache=True, error_model="numpy")
+def _normal_wedge(cnt, m, kr, zc, ok):
+    """The ziggurat's second step for m gathered lanes whose first word fell outside its box:
+    the wedge test with the next word (layers >= 1; the base strip's tail is left, ok = 0)."""
+    for q in range(m):
+        base = np.uint64(cnt[q]) * _DRAWS
+        w = _word(kr, base)
+        idx = np.intp(w & _MASK8)
+        x = np.float64(w >> _S11) * _TWO53_INV * _ZX[idx]
+        x = -x if (w >> _S8) & _ONE else x
+        u = _uniform(_word(kr, base + _ONE))
+        iw = max(idx, 1)
+        y = _ZF[iw] + u * (_ZF[iw + 1] - _ZF[iw])
+        zc[q] = x
+        ok[q] = (idx != 0) & (y < _exp_neg(-0.5 * x * x))
+
+
+@njit(cache=True, error_model="numpy")
+def _read_block(n, i0, kr, zv, bad, lst, cnt, zc, ok):
+    """N(0, 1) of pixel i0 + j into zv: the ziggurat's first word for all lanes, its wedge test
+    for the ~1 % left (gathered), the exact sampler for the rest (the same values as ``_normal_exact``)."""
+    for j in range(n):
+        x, good = _normal_first(_word(kr, np.uint64(i0 + j) * _DRAWS))
+        zv[j] = x
+        bad[j] = not good
+    m = 0
+    for j in range(n):
+        lst[m] = j
+        m += bad[j] != 0
+    _read_open_lanes(i0, kr, zv, lst, m, cnt, zc, ok)
+
+
+@njit(cache=True, error_model="numpy")
+def _read_open_lanes(i0, kr, zv, lst, m, cnt, zc, ok):
+    """The m lanes (list lst) whose first ziggurat word was rejected: wedge test, then exactly."""
+    if m == 0:
+        return
+    for q in range(m):
+        cnt[q] = i0 + lst[q]
+    _normal_wedge(cnt, m, kr, zc, ok)
+    for q in range(m):
+        j = lst[q]
+        zv[j] = zc[q] if ok[q] else _normal_exact(kr, i0 + j)
+
+
+@njit(cache=True, error_model="numpy")
+def _finish_block(kres, zv, lamv, n, off, read_noise_e, full_well_e, dn_per_e, max_dn, shot, clip_full_well, quantize, sub_dn, o):
+    """Full well, read noise, gain, offset and ADC of a block; o[j] = DN (or float32(DN) - sub_dn)."""
+    rn = read_noise_e > 0.0
+    if shot and rn and clip_full_well and quantize:  # the common chain, without branches
+        for j in range(n):
+            e = min(kres[j], full_well_e) + read_noise_e * zv[j]
+            dn = min(max(np.floor(e * dn_per_e + off[j] + 0.5), 0.0), max_dn)
+            if sub_dn is None:
+                o[j] = dn
+            else:
+                o[j] = np.float32(dn) - np.float32(sub_dn)
+        return
+    for j in range(n):
+        e = kres[j] if shot else lamv[j]
+        if clip_full_well:
+            e = min(e, full_well_e)
+        if rn:
+            e = e + read_noise_e * zv[j]
+        dn = e * dn_per_e + off[j]
+        if quantize:
+            dn = min(max(np.floor(dn + 0.5), 0.0), max_dn)
+        if sub_dn is None:
+            o[j] = dn
+        else:
+            o[j] = np.float32(dn) - np.float32(sub_dn)
+
+
+@njit(cache=True, error_model="numpy")
+def _camera_task(lamv, n, i0, frame, offset_dn, read_noise_e, full_well_e, dn_per_e, max_dn, shot, clip_full_well, quantize,
+                 key_shot, key_read, sub_dn, orow, f, g):
+    """Read out pixels i0..i0+n-1 of one frame (global index ``frame``) from their mean electrons lamv."""
+    fr = np.uint64(frame)
+    if shot:
+        _shot_block(lamv, n, i0, _major_key(np.uint64(key_shot), fr), f, g)
+    if read_noise_e > 0.0:
+        _read_block(n, i0, _major_key(np.uint64(key_read), fr), f[_F_Z], g[_I_ZBAD], g[_I_L1], g[_I_CNT], f[_F_KC], g[_I_OK])
+    _finish_block(f[_F_K], f[_F_Z], lamv, n, offset_dn[i0 : i0 + n], read_noise_e, full_well_e, dn_per_e, max_dn, shot,
+                  clip_full_well, quantize, sub_dn, orow[i0 : i0 + n])
+
+
+@njit(cache=True, error_model="numpy")
+def _camera_task_rest(n, i0, ks, kr, offset_dn, read_noise_e, full_well_e, dn_per_e, max_dn, clip_full_well, quantize, sub_dn,
+                      orow, f, g):
+    """The common chain (shot and read noise) after a fused first pass (``_first_pass_*``)."""
+    _shot_rest(f[_F_LAM], n, i0, ks, f, g)
+    zbad = g[_I_ZBAD]
+    lz = g[_I_LZ]
+    mz = 0
+    for j in range(n):
+        lz[mz] = j
+        mz += zbad[j] != 0
+    _read_open_lanes(i0, kr, f[_F_Z], lz, mz, g[_I_POS], f[_F_KOUT], g[_I_OK])
+    _finish_block(f[_F_K], f[_F_Z], f[_F_LAM], n, offset_dn[i0 : i0 + n], read_noise_e, full_well_e, dn_per_e, max_dn, True,
+                  clip_full_well, quantize, sub_dn, orow[i0 : i0 + n])
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
 def camera_numba(
     power_w,
     e_per_w,
@@ -450,49 +1323,88 @@ def camera_numba(
     ``e_per_w`` holds the per-pixel photo-electrons per watt (exposure, QE, PRNU, photon
     energy), ``dark_e`` the per-pixel mean dark electrons (dark current x exposure),
     ``offset_dn`` the per-pixel electronic offset added after the gain (black level plus the
-    offset non-uniformity) [DN].
+    offset non-uniformity) [DN]. Poisson(mean_e) is draw ``i`` of the row key
+    ``mix64(key_shot XOR frame * G2)`` (:func:`poisson_numba`), N(0, 1) draw ``i`` of the row
+    ``key_read`` (:func:`normal_exact_numba`): the values do not depend on how the work is cut.
+    Every value stays a float64 until the store (no integer overflow at any power).
     """
     n_frames, n_pix = power_w.shape
-    block = 4096
-    n_blocks = (n_pix + block - 1) // block
-    for t in prange(n_frames * n_blocks):
-        b = t // n_blocks
-        i0 = (t % n_blocks) * block
-        i1 = min(i0 + block, n_pix)
-        frame = np.uint64(frame0 + b)
-        ks = _major_key(np.uint64(key_shot), frame)
-        kr = _major_key(np.uint64(key_read), frame)
-        for i in range(i0, i1):
-            mean_e = np.float64(power_w[b, i]) * e_per_w[i] + dark_e[i]
-            if shot:
-                e = _poisson(ks, i, mean_e)
-            else:
-                e = mean_e
-            if clip_full_well and e > full_well_e:
-                e = full_well_e
-            if read_noise_e > 0.0:
-                e += read_noise_e * _normal(kr, i)
-            dn = e * dn_per_e + offset_dn[i]
-            if quantize:
-                dn = math.floor(dn + 0.5)
-                if dn < 0.0:
-                    dn = 0.0
-                elif dn > max_dn:
-                    dn = max_dn
-            out[b, i] = dn
+    n_blocks = (n_pix + _CAMERA_BLOCK - 1) // _CAMERA_BLOCK
+    n_tasks = n_frames * n_blocks
+    n_chunks = min(n_tasks, 64)
+    for c in prange(n_chunks):
+        f = np.empty((_N_F, _CAMERA_BLOCK))
+        g = np.empty((_N_G, _CAMERA_BLOCK), dtype=np.int64)
+        lamv = f[_F_LAM]
+        for t in range(c * n_tasks // n_chunks, (c + 1) * n_tasks // n_chunks):
+            b = t // n_blocks
+            i0 = (t % n_blocks) * _CAMERA_BLOCK
+            n = min(_CAMERA_BLOCK, n_pix - i0)
+            pw = power_w[b, i0 : i0 + n]
+            ew = e_per_w[i0 : i0 + n]
+            de = dark_e[i0 : i0 + n]
+            if shot and read_noise_e > 0.0:  # the common chain: one fused first pass
+                fr = np.uint64(frame0 + b)
+                ks = _major_key(np.uint64(key_shot), fr)
+                kr = _major_key(np.uint64(key_read), fr)
+                _first_pass_power(pw, ew, de, n, i0, ks, kr, f, g)
+                _camera_task_rest(n, i0, ks, kr, offset_dn, read_noise_e, full_well_e, dn_per_e, max_dn, clip_full_well, quantize,
+                                  None, out[b], f, g)
+                continue
+            for j in range(n):
+                lamv[j] = np.float64(pw[j]) * ew[j] + de[j]
+            _camera_task(lamv, n, i0, frame0 + b, offset_dn, read_noise_e, full_well_e, dn_per_e, max_dn, shot, clip_full_well,
+                         quantize, key_shot, key_read, None, out[b], f, g)
     return out
 
 
-@njit(cache=True, parallel=True)
-def poisson_numba(kmajor, counter, lam):
-    """Poisson variates for aligned 1-D arrays of row keys, counters and means (float64)."""
-    out = np.empty(lam.shape[0], dtype=np.float64)
-    for i in prange(lam.shape[0]):
-        out[i] = _poisson(kmajor[i], counter[i], lam[i])
+@njit(cache=True, parallel=True, error_model="numpy")
+def camera_field_numba(split, alpha, c_re, c_im, scale, e_per_w, dark_e, offset_dn, read_noise_e, full_well_e, dn_per_e, max_dn,
+                       shot, clip_full_well, quantize, key_shot, key_read, frame0, sub_dn, out):
+    """:func:`intensity_numba` and :func:`camera_numba` fused: frames from a split field.
+
+    ``split`` (batch, 2 n) float32 [Re | Im] of the modulated field; the optical power of
+    pixel i is computed exactly as :func:`intensity_numba` does (float32), then read out as
+    :func:`camera_numba` does. ``out`` receives ``float32(DN) - float32(sub_dn)`` (the
+    projection's DN above the black level) or, with ``sub_dn=None``, the DN themselves.
+    """
+    n_frames = split.shape[0]
+    n_pix = out.shape[1]
+    n_blocks = (n_pix + _CAMERA_BLOCK - 1) // _CAMERA_BLOCK
+    n_tasks = n_frames * n_blocks
+    n_chunks = min(n_tasks, 64)
+    for c in prange(n_chunks):
+        f = np.empty((_N_F, _CAMERA_BLOCK))
+        g = np.empty((_N_G, _CAMERA_BLOCK), dtype=np.int64)
+        lamv = f[_F_LAM]
+        for t in range(c * n_tasks // n_chunks, (c + 1) * n_tasks // n_chunks):
+            b = t // n_blocks
+            i0 = (t % n_blocks) * _CAMERA_BLOCK
+            n = min(_CAMERA_BLOCK, n_pix - i0)
+            sr = split[b, i0 : i0 + n]
+            si = split[b, n_pix + i0 : n_pix + i0 + n]
+            cr = c_re[i0 : i0 + n]
+            ci = c_im[i0 : i0 + n]
+            ew = e_per_w[i0 : i0 + n]
+            de = dark_e[i0 : i0 + n]
+            if shot and read_noise_e > 0.0:  # the common chain: one fused first pass
+                fr = np.uint64(frame0 + b)
+                ks = _major_key(np.uint64(key_shot), fr)
+                kr = _major_key(np.uint64(key_read), fr)
+                _first_pass_field(sr, si, cr, ci, alpha, scale, ew, de, n, i0, ks, kr, f, g)
+                _camera_task_rest(n, i0, ks, kr, offset_dn, read_noise_e, full_well_e, dn_per_e, max_dn, clip_full_well, quantize,
+                                  sub_dn, out[b], f, g)
+                continue
+            for j in range(n):
+                re = alpha * sr[j] + cr[j]
+                im = alpha * si[j] + ci[j]
+                lamv[j] = np.float64(scale * (re * re + im * im)) * ew[j] + de[j]
+            _camera_task(lamv, n, i0, frame0 + b, offset_dn, read_noise_e, full_well_e, dn_per_e, max_dn, shot, clip_full_well,
+                         quantize, key_shot, key_read, sub_dn, out[b], f, g)
     return out
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def camera_noiseless_numba(power_w, e_per_w, dark_e, offset_dn, full_well_e, dn_per_e, max_dn, clip_full_well, quantize, out):
     """:func:`camera_numba` without shot and read noise (the deterministic stages only).
 
@@ -501,87 +1413,43 @@ def camera_noiseless_numba(power_w, e_per_w, dark_e, offset_dn, full_well_e, dn_
     """
     n_frames, n_pix = power_w.shape
     for b in prange(n_frames):
+        pw = power_w[b]
+        o = out[b]
         for i in range(n_pix):
-            e = np.float64(power_w[b, i]) * e_per_w[i] + dark_e[i]
+            e = np.float64(pw[i]) * e_per_w[i] + dark_e[i]
             if clip_full_well:
                 e = min(e, full_well_e)
             dn = e * dn_per_e + offset_dn[i]
             if quantize:
-                dn = min(max(math.floor(dn + 0.5), 0.0), max_dn)
-            out[b, i] = dn
+                dn = min(max(np.floor(dn + 0.5), 0.0), max_dn)
+            o[i] = dn
     return out
 
 
-def poisson_numpy(kmajor: np.ndarray, counter: np.ndarray, lam: np.ndarray) -> np.ndarray:
-    """Numpy twin of the numba Poisson sampler for aligned arrays of row keys, counters, means."""
-    kmajor, counter, lam = np.broadcast_arrays(
-        np.asarray(kmajor, dtype=np.uint64), np.asarray(counter, dtype=np.uint64), np.asarray(lam, dtype=np.float64)
-    )
-    shape = lam.shape
-    kmajor, counter, lam = kmajor.ravel(), counter.ravel(), lam.ravel()
-    out = np.zeros(lam.shape[0])
-    base = counter * _DRAWS
-    with np.errstate(over="ignore"):
-        small = (lam > 0) & (lam < _POISSON_INVERSION_BELOW)
-        if small.any():
-            ii = np.flatnonzero(small)
-            u = uniform_numpy(_word_numpy(kmajor[ii], base[ii]))
-            lm = lam[ii]
-            p = np.exp(-lm)
-            s = p.copy()
-            k = np.zeros(ii.size)
-            active = u > s
-            for step in range(1, 201):
-                if not active.any():
-                    break
-                k[active] += 1
-                p[active] *= lm[active] / step
-                s[active] += p[active]
-                active &= u > s
-            out[ii] = k
-        big = lam >= POISSON_GAUSSIAN_ABOVE
-        if big.any():
-            ii = np.flatnonzero(big)
-            z = _normal_numpy_rows(kmajor[ii], counter[ii])
-            v = np.floor(lam[ii] + np.sqrt(lam[ii]) * z + 0.5)
-            out[ii] = np.maximum(v, 0.0)
-        mid = (lam >= _POISSON_INVERSION_BELOW) & (lam < POISSON_GAUSSIAN_ABOVE)
-        if mid.any():
-            ii = np.flatnonzero(mid)
-            lm = lam[ii]
-            slam = np.sqrt(lm)
-            loglam = np.log(lm)
-            b = 0.931 + 2.53 * slam
-            a = -0.059 + 0.02483 * b
-            invalpha = 1.1239 + 1.1328 / (b - 3.4)
-            vr = 0.9277 - 3.6224 / (b - 2.0)
-            res = np.floor(lm)
-            todo = np.arange(ii.size)
-            d = np.uint64(0)
-            while todo.size and d < _DRAWS - _ONE:
-                g = ii[todo]
-                uu = uniform_numpy(_word_numpy(kmajor[g], base[g] + d)) - 0.5
-                v = uniform_numpy(_word_numpy(kmajor[g], base[g] + d + _ONE))
-                d += np.uint64(2)
-                us = 0.5 - np.abs(uu)
-                kk = np.floor((2.0 * a[todo] / us + b[todo]) * uu + lm[todo] + 0.43)
-                res[todo] = kk
-                fast = (us >= 0.07) & (v <= vr[todo])
-                skip = ~fast & ((kk < 0.0) | ((us < 0.013) & (v > us)))
-                slow = ~fast & ~skip
-                acc = fast.copy()
-                if slow.any():
-                    t = todo[slow]
-                    with np.errstate(divide="ignore", invalid="ignore"):
-                        lhs = np.log(v[slow]) + np.log(invalpha[t]) - np.log(a[t] / (us[slow] ** 2) + b[t])
-                        from scipy.special import gammaln
-
-                        rhs = -lm[t] + kk[slow] * loglam[t] - gammaln(kk[slow] + 1.0)
-                    acc[np.flatnonzero(slow)[lhs <= rhs]] = True
-                todo = todo[~acc]
-            res[todo] = np.maximum(res[todo], 0.0)
-            out[ii] = res
-    return out.reshape(shape)
+@njit(cache=True, parallel=True, error_model="numpy")
+def camera_field_noiseless_numba(split, alpha, c_re, c_im, scale, e_per_w, dark_e, offset_dn, full_well_e, dn_per_e, max_dn,
+                                 clip_full_well, quantize, sub_dn, out):
+    """:func:`intensity_numba` and :func:`camera_noiseless_numba` fused (see :func:`camera_field_numba`)."""
+    n_frames = split.shape[0]
+    n_pix = out.shape[1]
+    for b in prange(n_frames):
+        sr = split[b, :n_pix]
+        si = split[b, n_pix:]
+        o = out[b]
+        for i in range(n_pix):
+            re = alpha * sr[i] + c_re[i]
+            im = alpha * si[i] + c_im[i]
+            e = np.float64(scale * (re * re + im * im)) * e_per_w[i] + dark_e[i]
+            if clip_full_well:
+                e = min(e, full_well_e)
+            dn = e * dn_per_e + offset_dn[i]
+            if quantize:
+                dn = min(max(np.floor(dn + 0.5), 0.0), max_dn)
+            if sub_dn is None:
+                o[i] = dn
+            else:
+                o[i] = np.float32(dn) - np.float32(sub_dn)
+    return out
 
 
 def camera_numpy(
@@ -600,23 +1468,36 @@ def camera_numpy(
     key_read,
     frame0,
 ):
-    """Numpy twin of :func:`camera_numba`; returns float64 DN."""
+    """Numpy twin of :func:`camera_numba` (the same bits); returns float64 DN."""
     n_frames, n_pix = power_w.shape
     frames = np.arange(frame0, frame0 + n_frames, dtype=np.uint64)
     pix = np.arange(n_pix, dtype=np.uint64)[None, :]
-    mean_e = power_w.astype(np.float64) * e_per_w[None, :] + dark_e[None, :]
+    with np.errstate(over="ignore"):  # an infinite mean is a valid (saturating) input
+        mean_e = np.asarray(power_w).astype(np.float64) * e_per_w[None, :] + dark_e[None, :]
     if shot:
-        e = poisson_numpy(major_keys_numpy(key_shot, frames)[:, None], pix, mean_e)
+        e = poisson_numpy(major_keys_numpy(int(key_shot), frames)[:, None], pix, mean_e)
     else:
         e = mean_e
     if clip_full_well:
         e = np.minimum(e, full_well_e)
     if read_noise_e > 0.0:
-        e = e + read_noise_e * _normal_numpy_rows(major_keys_numpy(key_read, frames)[:, None], pix)
+        e = e + read_noise_e * normal_exact_numpy(major_keys_numpy(int(key_read), frames)[:, None], pix)
     dn = e * dn_per_e + np.asarray(offset_dn, dtype=np.float64)[None, :]
     if quantize:
-        dn = np.clip(np.floor(dn + 0.5), 0.0, max_dn)
+        dn = np.minimum(np.maximum(np.floor(dn + 0.5), 0.0), max_dn)
     return dn
+
+
+def camera_field_numpy(split, alpha, c_re, c_im, scale, e_per_w, dark_e, offset_dn, read_noise_e, full_well_e, dn_per_e, max_dn,
+                       shot, clip_full_well, quantize, key_shot, key_read, frame0, sub_dn):
+    """Numpy twin of :func:`camera_field_numba` and :func:`camera_field_noiseless_numba`; float32 output
+    ``float32(DN) - float32(sub_dn)`` (float64 DN when ``sub_dn`` is None)."""
+    power = intensity_numpy(split, alpha, c_re, c_im, scale)
+    dn = camera_numpy(power, e_per_w, dark_e, offset_dn, read_noise_e, full_well_e, dn_per_e, max_dn, shot, clip_full_well,
+                      quantize, key_shot, key_read, frame0)
+    if sub_dn is None:
+        return dn
+    return dn.astype(np.float32) - np.float32(sub_dn)
 
 
 # --------------------------------------------------------------------------------------------
@@ -626,6 +1507,8 @@ def camera_numpy(
 #: region costs more than the work (same code, ``prange`` acting as ``range``: same numbers).
 SERIAL_BELOW = 1 << 16
 
-camera_serial = njit(cache=True)(camera_numba.py_func)
-camera_noiseless_serial = njit(cache=True)(camera_noiseless_numba.py_func)
+camera_serial = njit(cache=True, error_model="numpy")(camera_numba.py_func)
+camera_noiseless_serial = njit(cache=True, error_model="numpy")(camera_noiseless_numba.py_func)
+camera_field_serial = njit(cache=True, error_model="numpy")(camera_field_numba.py_func)
+camera_field_noiseless_serial = njit(cache=True, error_model="numpy")(camera_field_noiseless_numba.py_func)
 intensity_serial = njit(cache=True)(intensity_numba.py_func)
