@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, adaptive_time, add_common_arguments, check, finish, machine  # noqa: E402
+from _common import adaptive_time, add_common_arguments, check, finish, machine, run_dir  # noqa: E402
 
 
 def _ints(text: str) -> list[int]:
@@ -41,7 +41,7 @@ def run(sizes, batches, repeats: int, max_gflop: float, seed: int = 0) -> dict:
     for n in sizes:
         ideal = OPU(DeviceConfig.preset("ideal", n_in=n, n_out=n, medium__storage="dense"), seed=seed)
         noisy = OPU(DeviceConfig.preset("lab-cmos", n_in=n, n_out=n, medium__storage="dense"), seed=seed, medium=ideal.medium)
-        w = ideal.medium._w  # the real matrix (n_in, 2 n_out) the projection multiplies
+        w = ideal.medium.split_block(slice(0, n), slice(0, n))  # the real matrix (n_in, 2 n_out) the projection multiplies
         t_c = None
         for b in batches:
             flops = 2.0 * b * n * 2 * n
@@ -75,7 +75,7 @@ def run(sizes, batches, repeats: int, max_gflop: float, seed: int = 0) -> dict:
                 f"{p['noisy_vs_noiseless']:.3f} of noiseless | {p['speedup_vs_complex_matmul']:.2f}x complex matmul",
                 flush=True,
             )
-        del ideal, noisy, w, t_c
+        ideal = noisy = w = t_c = None  # free the matrices before the next size
     return {"points": points, "skipped": skipped}
 
 
@@ -104,7 +104,7 @@ def main(argv=None) -> int:
     if res["points"]:
         from photonics.plotting.throughput_plots import plot_projection_grid
 
-        folder = Path(a.out_dir or RESULTS)
+        folder = Path(a.out_dir) if a.out_dir else run_dir()
         folder.mkdir(parents=True, exist_ok=True)
         out_png = plot_projection_grid(res["points"], folder / "projection_grid.png")
     lines = [f"  skipped (over {a.max_gflop:g} GFLOP): {[(s['n'], s['batch']) for s in res['skipped']]}"] if res["skipped"] else []

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, machine, write_json  # noqa: E402
+from _common import machine, write_json  # noqa: E402
 
 log = logging.getLogger("benchmarks.randnla")
 
@@ -301,14 +301,14 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=10, help="seeds (devices) per point")
     ap.add_argument("--spectrum", choices=sorted(SPECTRA), default="poly2", help="spectrum of the sweeps")
     ap.add_argument("--quick", action="store_true", help="small sweeps (smoke test)")
-    ap.add_argument("--out-dir", default=None, help="folder for randnla.json / randnla.png (default benchmarks/results)")
+    ap.add_argument("--out-dir", default=None, help="folder for randnla.json / randnla.png (default runs/bench/<date-time>)")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     res = run(a.m, a.n, a.seeds, a.spectrum, a.quick)
     path = write_json("randnla", res, a.out_dir)
     from photonics.plotting.randnla_plots import plot_randnla_study
 
-    png = plot_randnla_study(res, Path(a.out_dir or RESULTS) / "randnla.png")
+    png = plot_randnla_study(res, path.parent / "randnla.png")
     print(report(res))
     print(f"-> {path}, {png}")
     return 0
