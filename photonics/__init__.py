@@ -21,8 +21,6 @@ import os
 # user setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from .version import __version__  # noqa: E402
-
 from .config import (  # noqa: E402
     CameraConfig,
     DeviceConfig,
@@ -43,6 +41,7 @@ from .errors import (  # noqa: E402
     ShapeError,
     ValidationError,
 )
+from .version import __version__  # noqa: E402
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from .validation import check_int
 from .errors import ValidationError
+from .validation import check_int
 
 __all__ = ["stream_key", "generator", "check_seed", "derive_seed"]
 

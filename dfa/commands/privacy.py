@@ -28,10 +28,9 @@ def register(sub) -> None:
 def run(args) -> int:
     from types import SimpleNamespace
 
-    from photonics.errors import ConfigError, FileFormatError
-
-    from dfa.trainer.config import TrainConfig
     from dfa.studies.privacy import run_privacy
+    from dfa.trainer.config import TrainConfig
+    from photonics.errors import ConfigError, FileFormatError
 
     folder = Path(args.run)
     for name in ("config.json", "results.json"):

@@ -97,10 +97,9 @@ def run(args) -> int:
 
 
 def _run(args) -> int:
-    from photonics.errors import ConfigError
-
     from dfa.studies.reproduce import check_out_folder, data_status, experiment_config, load_experiments, variant_methods
     from dfa.studies.reproduce_page import SCALED_LABEL
+    from photonics.errors import ConfigError
 
     exps = load_experiments(args.configs)
     paths = _paths(args)

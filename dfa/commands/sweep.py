@@ -34,10 +34,9 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from dfa.studies.sweep import format_summary, load_spec, plan_sweep, replot, run_sweep
     from photonics.errors import ConfigError
     from photonics.instrument import show_progress
-
-    from dfa.studies.sweep import format_summary, load_spec, plan_sweep, replot, run_sweep
 
     if args.plot:
         if args.spec:

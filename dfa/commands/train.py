@@ -163,9 +163,8 @@ def _int_list(text: str, option: str) -> list[int]:
 
 def build_config(args):
     """The TrainConfig of the command line (``--config`` file, then explicit options)."""
-    from photonics.errors import ConfigError
-
     from dfa.trainer.config import TrainConfig, make_config
+    from photonics.errors import ConfigError
 
     over = _overrides(args)
     if args.resume:
@@ -199,18 +198,13 @@ def build_config(args):
 
 
 def run(args) -> int:
-    import json
-
-    from dfa.trainer.report import format_table, results_json
-    from dfa.trainer.train import run_training
-
-    from dfa.trainer.threads import set_threads
-
-    from dfa.zoo.data import load_dataset
-
-    from photonics.instrument import check_output_dir, show_progress
 
     from dfa.trainer.checks import check_config, ineffective_settings
+    from dfa.trainer.report import format_table, results_json
+    from dfa.trainer.threads import set_threads
+    from dfa.trainer.train import run_training
+    from dfa.zoo.data import load_dataset
+    from photonics.instrument import check_output_dir, show_progress
 
     cfg = build_config(args)
     check_config(cfg)  # names, devices, files: before any work

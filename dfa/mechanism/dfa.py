@@ -36,10 +36,9 @@ from typing import Callable, Iterator, Sequence
 import torch
 from torch import nn
 
-from photonics.errors import ShapeError, ValidationError
-
 from dfa.errors import TrainingDivergedError
 from dfa.mechanism.feedback import FeedbackProvider
+from photonics.errors import ShapeError, ValidationError
 
 log = logging.getLogger(__name__)
 

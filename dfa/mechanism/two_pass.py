@@ -77,11 +77,10 @@ from typing import Callable, Iterator, Sequence
 import torch
 from torch import nn
 
-from photonics.errors import ConfigError, ShapeError, ValidationError
-from photonics.rng import derive_seed
-
 from dfa.errors import TrainingDivergedError
 from dfa.mechanism.feedback import FeedbackProvider
+from photonics.errors import ConfigError, ShapeError, ValidationError
+from photonics.rng import derive_seed
 
 log = logging.getLogger(__name__)
 

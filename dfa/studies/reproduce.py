@@ -32,17 +32,16 @@ from __future__ import annotations
 import json
 import logging
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
-
-from photonics.errors import ConfigError, FileFormatError
-from photonics.validation import check_known_keys
+import tomllib
 
 from dfa.trainer.config import TrainConfig, make_config
+from photonics.errors import ConfigError, FileFormatError
+from photonics.validation import check_known_keys
 
 log = logging.getLogger(__name__)
 

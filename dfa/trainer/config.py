@@ -13,12 +13,11 @@ import math
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from dfa.mechanism.feedback import FeedbackConfig
+from dfa.mechanism.quantize import ENCODINGS
 from photonics.errors import ConfigError
 from photonics.rng import check_seed
 from photonics.validation import check_choice, check_int, check_known_keys, check_real
-
-from dfa.mechanism.feedback import FeedbackConfig
-from dfa.mechanism.quantize import ENCODINGS
 
 __all__ = ["TrainConfig", "TwoPassConfig", "make_config", "OPTIMIZERS", "PRECISIONS", "TORCH_DEVICES", "LR_SCHEDULES"]
 

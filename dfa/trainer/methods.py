@@ -33,14 +33,13 @@ from typing import Callable
 import torch
 from torch import nn
 
-from photonics.errors import ConfigError
-from photonics.rng import derive_seed
-
 from dfa.errors import TrainingDivergedError
 from dfa.mechanism.dfa import DFA
 from dfa.mechanism.feedback import FeedbackProvider, build_feedback
 from dfa.mechanism.two_pass import MirroredF, TwoPass
 from dfa.trainer.config import TrainConfig
+from photonics.errors import ConfigError
+from photonics.rng import derive_seed
 
 log = logging.getLogger(__name__)
 

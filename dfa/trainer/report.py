@@ -24,11 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
+from dfa.version import __version__
 from photonics.errors import FileFormatError
 from photonics.io import write_json_atomic
 from photonics.records import save_result
 
-from dfa.version import __version__
 from .config import TrainConfig
 from .result import MethodResult
 

@@ -53,14 +53,13 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
-from photonics.errors import ConfigError
-from photonics.io import folder_lock, write_json_atomic
-from photonics.rng import derive_seed
-
 from dfa.errors import TrainingDivergedError
 from dfa.version import __version__
 from dfa.zoo.data import load_dataset
 from dfa.zoo.models import build_model, n_parameters, set_dropout_key
+from photonics.errors import ConfigError
+from photonics.io import folder_lock, write_json_atomic
+from photonics.rng import derive_seed
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .checks import check_config

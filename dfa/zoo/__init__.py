@@ -9,5 +9,8 @@
 Imports neither the trainer nor the studies.
 """
 
-from . import models, models_large  # noqa: F401  (register the models)
-from . import data  # noqa: F401  (registers the data sets)
+from . import (  # noqa: F401  (register the models)
+    data,  # noqa: F401  (registers the data sets)
+    models,
+    models_large,
+)

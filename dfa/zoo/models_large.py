@@ -40,10 +40,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from photonics.errors import ConfigError
-from photonics.validation import check_choice, check_int, check_real
-
 from dfa.zoo.models import ACTIVATIONS, register_model
+from photonics.errors import ConfigError
+from photonics.validation import check_choice, check_int
 
 __all__ = [
     "GPT",

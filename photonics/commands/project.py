@@ -69,9 +69,8 @@ def make_encoder(name: str, bits: int, threshold: float):
 
 def run(args) -> int:
     from ..device import OPU
-    from ..records import save_frames
-
     from ..instrument import check_output_file, show_progress
+    from ..records import save_frames
 
     cfg = device_from_args(args)
     check_output_file(args.out, force=args.force, inputs=[args.input])

@@ -53,8 +53,8 @@ def _inputs(args):
 
 
 def run_svd(args) -> int:
-    from ..records import save_result
     from ..randnla import randomized_svd
+    from ..records import save_result
 
     cfg, a = _inputs(args)
     u, s, vt, rep = randomized_svd(

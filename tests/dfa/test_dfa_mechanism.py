@@ -6,10 +6,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dfa.zoo.data import load_dataset
-from dfa.mechanism.dfa import DFA
 from dfa.errors import TrainingDivergedError
+from dfa.mechanism.dfa import DFA
 from dfa.mechanism.feedback import GaussianFeedback, StoredFeedback
+from dfa.zoo.data import load_dataset
 from dfa.zoo.models import MLP, build_model
 from photonics.errors import ConfigError, ShapeError, ValidationError
 

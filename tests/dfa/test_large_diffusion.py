@@ -9,9 +9,9 @@ import pytest
 import torch
 from torch import nn
 
+from dfa.trainer.tasks import DiffusionTask, make_task
 from dfa.zoo.data import load_dataset
 from dfa.zoo.diffusion import NoiseSchedule, SampleScorer, ddpm_sample, frechet_distance, save_sample_grid
-from dfa.trainer.tasks import DiffusionTask, make_task
 from photonics.errors import ShapeError, ValidationError
 
 

@@ -10,10 +10,10 @@ import torch
 import torch.nn.functional as F
 
 from dfa import make_config, train_method
-from dfa.trainer.checkpoint import load_checkpoint
 from dfa.mechanism.dfa import DFA
-from dfa.zoo.data import load_dataset
 from dfa.mechanism.feedback import GaussianFeedback
+from dfa.trainer.checkpoint import load_checkpoint
+from dfa.zoo.data import load_dataset
 from dfa.zoo.models import build_model, n_parameters
 from dfa.zoo.models_large import GPT, gpt_parameter_count
 from photonics.errors import ConfigError

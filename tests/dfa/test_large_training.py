@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from dfa import make_config, train_method
-from dfa.trainer.checkpoint import load_checkpoint
 from dfa.mechanism.feedback import FeedbackConfig, GaussianFeedback, build_feedback
+from dfa.trainer.checkpoint import load_checkpoint
 from dfa.trainer.result import summarize_step_costs
 from dfa.trainer.train import build_components
 from photonics.errors import ConfigError
@@ -91,8 +91,8 @@ def test_optical_feedback_on_a_procedural_medium_equals_the_dense_one():
 def test_shipped_configs_load_and_build(name):
     """Every shipped config is a valid TrainConfig; its model builds (the GPU-sized ones on the
     meta device, so that they cost no memory)."""
-    from dfa.commands.train import _load_file, build_config
     from dfa.cli import build_parser
+    from dfa.commands.train import _load_file, build_config
     from dfa.zoo.data import load_dataset
     from dfa.zoo.models import build_model
 

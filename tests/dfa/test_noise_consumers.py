@@ -7,10 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from dfa.studies.sweep import plan_sweep, spec_from_dict
 from photonics import OPU
 from photonics.budget import linear_projection_budget
-
-from dfa.studies.sweep import plan_sweep, spec_from_dict
 
 from .test_sweep_spec import TINY_BASE, _device_of
 

@@ -9,8 +9,19 @@ import pytest
 from scipy import integrate
 from scipy.stats import norm
 
-from dfa.studies.privacy import RDP_ORDERS, compose_mu, feedback_privacy, gaussian_delta, gaussian_epsilon, max_sign_norm, participations, projection_noise, rdp_epsilon, run_privacy
 from dfa.mechanism.quantize import ErrorQuantizer
+from dfa.studies.privacy import (
+    RDP_ORDERS,
+    compose_mu,
+    feedback_privacy,
+    gaussian_delta,
+    gaussian_epsilon,
+    max_sign_norm,
+    participations,
+    projection_noise,
+    rdp_epsilon,
+    run_privacy,
+)
 from photonics import OPU, DeviceConfig
 from photonics.errors import ValidationError
 

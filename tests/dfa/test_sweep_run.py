@@ -261,7 +261,6 @@ def test_a_worker_killed_mid_point_loses_nothing(serial, spec_path, cluster, tmp
 def test_privacy_plot_keeps_the_other_parameter_apart(tmp_path, monkeypatch):
     """'worst seed' means the worst over seeds only: each value of the other swept parameter is its own line."""
     import photonics.plotting as plotting
-
     from dfa.studies.sweep_plots import plot_privacy_vs
 
     groups = []

@@ -224,9 +224,8 @@ def test_photons_per_pixel_accounts_for_the_base_power_scale():
 def test_the_parameter_table_is_the_one_mapping():
     """Every named parameter sets exactly the keys its table entry declares (which the spec's
     conflict check reads), for each of its kinds of value."""
-    from photonics import DeviceConfig
-
     from dfa.studies.sweep.parameters import NAMED_PARAMETERS, parameter_assignment, validate_value
+    from photonics import DeviceConfig
 
     base = DeviceConfig.preset("lab-cmos").to_dict()
     samples = {"real": [0.5, 2.0], "int": [4], "real_or_off": [2.0, "inf", "never"]}

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from dfa import make_config, run_training, train_method
+from dfa.errors import TrainingDivergedError
 from dfa.trainer.checkpoint import load_checkpoint
 from dfa.trainer.config import TrainConfig
-from dfa.errors import TrainingDivergedError
 from dfa.trainer.train import build_components
 from photonics.errors import ConfigError, FileFormatError
 from photonics.records import load_result

@@ -15,7 +15,7 @@ from dfa.mechanism.two_pass import MirroredF, TwoPass
 from dfa.trainer.config import make_config
 from dfa.trainer.train import Trainer
 from dfa.zoo.data import load_dataset
-from dfa.zoo.models import CNN1d, GRUClassifier, KeyedDropout, MLP, RMSNormalize, set_dropout_key
+from dfa.zoo.models import MLP, CNN1d, GRUClassifier, KeyedDropout, RMSNormalize, set_dropout_key
 from photonics.errors import ConfigError
 
 

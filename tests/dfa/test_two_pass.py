@@ -10,13 +10,13 @@ import torch
 import torch.nn.functional as F
 
 from dfa import make_config, train_method
-from dfa.trainer.checkpoint import load_checkpoint
 from dfa.cli import main
+from dfa.mechanism.feedback import GaussianFeedback, StoredFeedback, save_feedback_matrix
+from dfa.mechanism.two_pass import TwoPass, two_pass_layers
+from dfa.trainer.checkpoint import load_checkpoint
 from dfa.trainer.config import TrainConfig, TwoPassConfig
 from dfa.zoo.data import load_dataset
-from dfa.mechanism.feedback import GaussianFeedback, StoredFeedback, save_feedback_matrix
 from dfa.zoo.models import CNN, MLP
-from dfa.mechanism.two_pass import TwoPass, two_pass_layers
 from photonics.errors import ConfigError, ShapeError, ValidationError
 
 SMALL = dict(epochs=2, batch_size=64, model_options={"hidden": [32, 32]}, align_every=0)

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from photonics import OPU, DeviceConfig
-from photonics.errors import FileFormatError, ValidationError
 from photonics.device import load_device, save_device
+from photonics.errors import FileFormatError, ValidationError
 from photonics.io import atomic_h5
 from photonics.records import load_frames, load_result, save_frames, save_result
 

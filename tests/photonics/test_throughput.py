@@ -6,7 +6,8 @@ import numba
 import numpy as np
 import pytest
 
-from photonics import OPU, DeviceConfig, kernels as K
+from photonics import OPU, DeviceConfig
+from photonics import kernels as K
 from photonics.cli import main
 from photonics.encoding import BitPlaneEncoder, SignSplitEncoder, TernaryEncoder
 from photonics.errors import ValidationError

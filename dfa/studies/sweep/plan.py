@@ -19,13 +19,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 from dataclasses import dataclass
 from typing import Any
 
-from photonics.errors import ConfigError, PhotonicsError
-
 from dfa.studies.sweep.spec import SweepSpec
+from photonics.errors import ConfigError, PhotonicsError
 
 log = logging.getLogger(__name__)
 
@@ -152,8 +150,8 @@ def _method_class(method: str):
 
 def canonical_config(cfg, method: str):
     """``cfg`` for ``method`` alone, with the settings the method does not read at their defaults."""
-    from dfa.trainer.config import TrainConfig
     from dfa.mechanism.feedback import FeedbackConfig
+    from dfa.trainer.config import TrainConfig
     from dfa.trainer.methods import Backprop, DFAMethod, HeadOnly
 
     d = cfg.to_dict()

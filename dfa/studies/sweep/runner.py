@@ -80,16 +80,14 @@ def run_point(task: dict) -> dict:
     import numpy as np
     import torch
 
-    from photonics.version import __version__ as photonics_version
-
-    from dfa.version import __version__ as dfa_version
-    from dfa.trainer.config import TrainConfig
     from dfa.errors import TrainingDivergedError
     from dfa.studies.privacy import json_safe, run_privacy
+    from dfa.studies.sweep.store import RECORD_VERSION
+    from dfa.trainer.config import TrainConfig
     from dfa.trainer.threads import set_threads
     from dfa.trainer.train import train_method
-
-    from dfa.studies.sweep.store import RECORD_VERSION
+    from dfa.version import __version__ as dfa_version
+    from photonics.version import __version__ as photonics_version
 
     started = _now()
     prev = set_threads(int(task.get("threads", 1)))

@@ -48,10 +48,9 @@ from typing import Any
 
 import numpy as np
 
+from dfa.studies.sweep.parameters import check_parameter_name, parameter_targets, validate_value
 from photonics.errors import ConfigError, FileFormatError
 from photonics.rng import check_seed
-
-from dfa.studies.sweep.parameters import check_parameter_name, parameter_targets, validate_value
 
 __all__ = ["SweepSpec", "load_spec", "spec_from_dict", "MODES", "SWEEP_KEYS"]
 

@@ -28,7 +28,7 @@ import os
 from pathlib import Path
 from typing import Iterator
 
-from photonics.errors import ConfigError, FileFormatError
+from photonics.errors import FileFormatError
 
 log = logging.getLogger(__name__)
 

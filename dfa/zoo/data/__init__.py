@@ -30,17 +30,26 @@ files and the layout it expects.
 
 from __future__ import annotations
 
-from dfa.zoo.data.base import ClassificationData, GraphData, TextData, stratified_split
-from dfa.zoo.data.registry import DatasetSpec, dataset_names, dataset_spec, load_dataset, register_dataset
-
 # loaders register themselves on import
-from dfa.zoo.data import digits, mnist1d, idx, chars, graph  # noqa: E402,F401
-from dfa.zoo.data import generative  # noqa: E402,F401  (digits-diffusion)
-from dfa.zoo.data import cifar, corpus, linqs, mnist1d_package, mnist5k  # noqa: E402,F401
+from dfa.zoo.data import (  # noqa: E402,F401  # noqa: E402,F401
+    chars,
+    cifar,
+    corpus,
+    digits,
+    generative,  # noqa: E402,F401  (digits-diffusion)
+    graph,
+    idx,
+    linqs,
+    mnist1d,
+    mnist1d_package,
+    mnist5k,
+)
+from dfa.zoo.data.base import ClassificationData, GraphData, TextData, stratified_split
+from dfa.zoo.data.chars import python_help_text  # noqa: E402
 from dfa.zoo.data.generative import ImageData  # noqa: E402
 from dfa.zoo.data.idx import read_idx, write_idx  # noqa: E402
 from dfa.zoo.data.mnist1d import make_mnist1d  # noqa: E402
-from dfa.zoo.data.chars import python_help_text  # noqa: E402
+from dfa.zoo.data.registry import DatasetSpec, dataset_names, dataset_spec, load_dataset, register_dataset
 
 __all__ = [
     "ClassificationData",

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from photonics.validation import check_int, check_real
-
 from dfa.zoo.data.base import TextData
 from dfa.zoo.data.registry import register_dataset
+from photonics.validation import check_int, check_real
 
 __all__ = ["load_chars", "python_help_text", "UNK"]
 

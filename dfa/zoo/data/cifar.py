@@ -24,11 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from photonics.errors import FileFormatError
-from photonics.validation import check_choice, check_int
-
 from dfa.zoo.data.base import ClassificationData
 from dfa.zoo.data.registry import register_dataset
+from photonics.errors import FileFormatError
+from photonics.validation import check_choice, check_int
 
 __all__ = ["read_cifar_records", "load_cifar10", "load_cifar100", "CIFAR10_FILES", "CIFAR100_FILES", "CIFAR_PIXELS"]
 

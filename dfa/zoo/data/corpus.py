@@ -30,11 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-from photonics.errors import FileFormatError
-from photonics.validation import check_choice, check_int, check_real
-
 from dfa.zoo.data.base import TextData
 from dfa.zoo.data.registry import register_dataset
+from photonics.errors import FileFormatError
+from photonics.validation import check_choice, check_int, check_real
 
 __all__ = ["load_text", "read_corpus", "tokenize", "WIKITEXT_FILES", "PLAIN_FILES", "UNK_WORD", "EOS"]
 

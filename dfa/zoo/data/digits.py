@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from photonics.rng import check_seed, generator
-from photonics.validation import check_real
-
 from dfa.zoo.data.base import ClassificationData, stratified_split
 from dfa.zoo.data.registry import register_dataset
+from photonics.rng import check_seed, generator
+from photonics.validation import check_real
 
 __all__ = ["load_digits"]
 

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-
-from photonics.errors import ShapeError, ValidationError
-
 from dfa.zoo.data.base import ClassificationData
 from dfa.zoo.data.registry import register_dataset
+from photonics.errors import ShapeError, ValidationError
 
 __all__ = ["ImageData", "load_digits_diffusion"]
 

@@ -24,12 +24,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from dfa.zoo.data.base import GraphData
+from dfa.zoo.data.registry import register_dataset
 from photonics.errors import ConfigError
 from photonics.rng import check_seed, generator
 from photonics.validation import check_int, check_real
-
-from dfa.zoo.data.base import GraphData
-from dfa.zoo.data.registry import register_dataset
 
 __all__ = ["load_graph", "stochastic_block_edges"]
 

@@ -19,11 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from photonics.errors import FileFormatError, ShapeError, ValidationError
-from photonics.validation import check_int
-
 from dfa.zoo.data.base import ClassificationData
 from dfa.zoo.data.registry import register_dataset
+from photonics.errors import FileFormatError, ShapeError, ValidationError
+from photonics.validation import check_int
 
 __all__ = ["read_idx", "write_idx", "load_mnist", "load_fashion_mnist", "IDX_TYPES", "MNIST_FILES"]
 

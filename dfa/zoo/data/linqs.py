@@ -37,12 +37,11 @@ from pathlib import Path
 
 import numpy as np
 
+from dfa.zoo.data.base import GraphData
+from dfa.zoo.data.registry import register_dataset
 from photonics.errors import ConfigError, FileFormatError
 from photonics.rng import check_seed, generator
 from photonics.validation import check_int
-
-from dfa.zoo.data.base import GraphData
-from dfa.zoo.data.registry import register_dataset
 
 __all__ = ["read_linqs", "read_pubmed_diabetes", "load_cora", "load_citeseer", "load_pubmed", "PUBMED_FILES"]
 

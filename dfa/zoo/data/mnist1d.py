@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from photonics.rng import check_seed, generator
-from photonics.validation import check_int, check_real
-
 from dfa.zoo.data.base import ClassificationData
 from dfa.zoo.data.registry import register_dataset
+from photonics.rng import check_seed, generator
+from photonics.validation import check_int, check_real
 
 __all__ = ["load_mnist1d", "TEMPLATES", "make_mnist1d"]
 

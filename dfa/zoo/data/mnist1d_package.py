@@ -19,10 +19,9 @@ import random
 
 import numpy as np
 
-from photonics.validation import check_int, check_real
-
 from dfa.zoo.data.base import ClassificationData
 from dfa.zoo.data.registry import register_dataset
+from photonics.validation import check_int, check_real
 
 __all__ = ["load_mnist1d_real", "mnist1d_reference"]
 

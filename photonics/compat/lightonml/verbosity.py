@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 
-from ...validation import check_int
 from ...errors import ValidationError
+from ...validation import check_int
 
 __all__ = ["set_verbose_level", "get_verbose_level"]
 
