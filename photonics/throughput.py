@@ -139,7 +139,6 @@ def hardware_model(
     ops_frame = float(config.n_in) * float(config.n_out)
     scheme = config.reference.scheme
     lin_per_input = frames_per_linear_input(scheme)
-    lin_frames = lin_per_input * enc
     if electrical_power_w is None:
         electrical_power_w = config.power.electrical_power_w
     else:

@@ -100,7 +100,9 @@ def test_replace_and_unknown_keys(tmp_path):
 
 def test_frozen():
     cfg = DeviceConfig()
-    with pytest.raises(Exception):
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.camera.read_noise_e = 3.0  # type: ignore[misc]
 
 
