@@ -11,13 +11,18 @@ pairs). The statistics of :mod:`photonics.statistics` are then corrected for tha
 
 The grain size is the FWHM of the noise-corrected intensity autocovariance along the pixel
 axes (:func:`photonics.statistics.grain_size`), in the camera image layout
-(``medium.output_shape`` or the most square factorisation of n_out). The speckle counts as
-*fully developed* (circular Gaussian field, exponential intensity law) when the contrast is
-within 3 standard errors (plus 3 %) of 1 and the Kolmogorov-Smirnov distance of I / <I> to
-the exponential law is below 3 times its expected value for independent samples
-(1.36 / sqrt(n_eff), n_eff = samples / correlation area). The small constant field of
-leaking OFF mirrors, PRNU and clipped pixels make real speckle slightly less than fully
-developed; saturated pixels are reported (keep them rare: choose the exposure first).
+(``medium.output_shape`` or the most square factorisation of n_out).
+
+Whether the speckle is *fully developed* (circular Gaussian field, exponential intensity law)
+is decided by :func:`photonics.ensembles.speckle_verdict`, the rule ``photonics inspect`` uses
+too: a Kolmogorov-Smirnov test of each image's I / <I> against the exponential law convolved
+with the measured residual noise (variance sigma_n^2 / L), with Stephens' critical value for an
+estimated mean at the 1 % level and n_eff = samples / correlation area (the earlier rule took
+1.36 / sqrt(n_eff), the 5 % critical value, for the expected distance and allowed three times
+it, so it passed non-Gaussian media), and the noise-corrected contrast within 4 standard errors
+(+ 3 % for PRNU, leaking mirrors and clipping) of 1. A "no" says: this is not an i.i.d.
+circular Gaussian medium (and which test failed). Saturated pixels are reported (keep them
+rare: choose the exposure first).
 """
 
 from __future__ import annotations
@@ -37,7 +42,10 @@ from photonics.calibration.result import CalibrationResult, Measured
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SpeckleCharacterization", "characterize_speckle", "speckle_statistics", "speckle_truth"]
+__all__ = ["SpeckleCharacterization", "characterize_speckle", "speckle_statistics", "speckle_truth", "SYSTEMATIC_CONTRAST"]
+
+#: Allowed |C - 1| beyond 4 standard errors for PRNU, leaking mirrors and clipping.
+SYSTEMATIC_CONTRAST = 0.03
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,8 @@ class SpeckleCharacterization(CalibrationResult):
     histogram_density: np.ndarray
     histogram_expected: np.ndarray
     example_image_dn: np.ndarray
+    ks_critical: float = float("nan")
+    verdict: str = ""
 
     def autocorrelation(self) -> sp.Autocorrelation:
         """The noise-corrected autocovariance as a :class:`photonics.statistics.Autocorrelation`."""
@@ -113,7 +123,9 @@ def speckle_statistics(images, noise_var: float = 0.0) -> dict:
     -------
     dict with ``contrast`` (Measured), ``contrast_uncorrected``, ``grain`` (GrainSize),
     ``grain_se`` (spread of the per-image grain sizes / sqrt(n)), ``autocorrelation``,
-    ``histogram`` (IntensityHistogram of the images clipped at 0), ``ks_expected``.
+    ``histogram`` (IntensityHistogram of the images clipped at 0), ``ks_expected`` (the
+    mean KS distance of independent exponential samples, sqrt(pi / 2) ln 2 / sqrt(n_eff)), and
+    ``verdict`` (:class:`photonics.ensembles.SpeckleVerdict`, the shared rule).
     """
     st = np.asarray(images, dtype=np.float64)
     if st.ndim != 3:
@@ -149,6 +161,13 @@ def speckle_statistics(images, noise_var: float = 0.0) -> dict:
     c = math.sqrt(max(c2, 0.0))
     hist = sp.intensity_histogram(np.maximum(st, 0.0))
     n_eff = st.size / max(area, 1.0)
+    from photonics.ensembles import speckle_verdict
+
+    good = st.reshape(n, -1).mean(axis=1) > 0
+    verdict = speckle_verdict(
+        st[good], correlation_area_px=max(area, 1.0), noise_var=noise_var, contrast=c, contrast_stderr=raw.stderr,
+        contrast_tolerance=SYSTEMATIC_CONTRAST,
+    )
     return {
         "contrast": Measured(c, raw.stderr, "1"),
         "contrast_uncorrected": math.sqrt(v) / m,
@@ -156,7 +175,8 @@ def speckle_statistics(images, noise_var: float = 0.0) -> dict:
         "grain_se": grain_se,
         "autocorrelation": ac,
         "histogram": hist,
-        "ks_expected": 1.36 / math.sqrt(n_eff),
+        "ks_expected": math.sqrt(math.pi / 2.0) * math.log(2.0) / math.sqrt(n_eff),
+        "verdict": verdict,
     }
 
 
@@ -215,7 +235,8 @@ def characterize_speckle(
     stats = speckle_statistics(mean_img.reshape(n_inputs, *shape), noise_var / n_average)
     c = stats["contrast"]
     grain = stats["grain"]
-    fully = bool(abs(c.value - 1.0) <= 3 * c.uncertainty + 0.03 and stats["histogram"].ks_statistic <= 3 * stats["ks_expected"])
+    sv = stats["verdict"]
+    fully = sv.fully_developed
     ac = stats["autocorrelation"]
     h = stats["histogram"]
     m = float(mean_img.mean())
@@ -234,9 +255,11 @@ def characterize_speckle(
         grain_x_px=grain.grain_x_px,
         grain_y_px=grain.grain_y_px,
         correlation_area_px=grain.correlation_area_px,
-        ks_statistic=h.ks_statistic,
+        ks_statistic=sv.ks_statistic,
         ks_expected=stats["ks_expected"],
         fully_developed=fully,
+        ks_critical=sv.ks_critical,
+        verdict=sv.statement,
         saturated_fraction=sat,
         acf=ac.acf,
         max_lag_y=int(ac.max_lag_y),
@@ -246,7 +269,7 @@ def characterize_speckle(
         histogram_expected=h.expected,
         example_image_dn=mean_img[0].reshape(shape),
     )
-    log.info("speckle: contrast %s, grain %s, fully developed: %s", c, result.grain_size_px, fully)
+    log.info("speckle: contrast %s, grain %s; %s", c, result.grain_size_px, sv.statement)
     return result
 
 

@@ -46,7 +46,21 @@ a GEMM over all rows at once (BLAS, float32):
    the pseudo-inverse of A; saturated pixels only bound the amplitude from below;
 3. reduction to rank 2 (SVD of each row's K columns) = a complex row, then plain GS polishing;
 4. rows whose amplitude residual stays far above the median restart from a new random
-   subspace once; the better fit is kept.
+   subspace once; the better fit is kept;
+5. with the camera noise model (variance v0 + kappa I, from repeated held-out frames): a
+   weighted least-squares polish on the intensities (Levenberg-Marquardt, the maximum-
+   likelihood fit), the reduced chi^2 of every row, and random restarts of the rows whose
+   chi^2 says the fit is worse than the noise (a wrong basin of the non-convex problem).
+
+Rows dominated by one input (a weakly coupled fiber in the mode basis: participation ratio
+~1) are the hard case of real probes: with the big entry a as phase reference, conjugating
+every small entry relative to it leaves all intensities unchanged except through the weak
+constant field c of leaking mirrors, so the small entries' phases are nearly free. Probes
+taken with the reference block ON add a second, generic complex constant (one more fitted
+column, ``groups``) that breaks this near-symmetry; :func:`retrieve_tm` uses half its probes
+that way when some rows look dominated (or whenever the reference does not make pixels clip
+often). Optionally (``bracket``) a quarter of the probes are taken at a shorter exposure for
+pixels that clip (``probe_scale``: the fit knows each probe's exposure).
 
 Quality without the ground truth
 --------------------------------
@@ -55,7 +69,12 @@ Quality without the ground truth
 * the row correlation by a parametric bootstrap: intensities simulated from the estimate
   with the measured noise model (variance v0 + kappa I, ADC rounding and clipping) are
   retrieved again from scratch, and the correlation of the two estimates estimates the
-  correlation of the first with the truth (``row_correlation_estimate``).
+  correlation of the first with the truth (``row_correlation_estimate``); the bootstrap rows
+  are a random subset, so the fraction of them below 0.99 estimates the tail of all rows
+  (``tail_fraction_estimate``, with its binomial error): a median alone hides a tail;
+* per row: ``chi2_reduced`` (intensity misfit in units of the camera noise) and
+  ``row_flagged`` (misfit beyond 4 sigma of chi^2, more than 20 % of the probes clipped, or a
+  bootstrap correlation below 0.99), with ``flagged_fraction``.
 """
 
 from __future__ import annotations
@@ -71,6 +90,7 @@ from tqdm.auto import tqdm
 from ..errors import CalibrationError, ShapeError, ValidationError
 from ..rng import generator
 from ..validation import as_binary_frames, as_float_array, check_int, check_real
+from ..medium.blas_threads import single_blas_thread
 from ._pr_kernels import amplitude_projection_numba
 from .result import CalibrationResult, Measured
 
@@ -90,6 +110,17 @@ __all__ = [
 
 #: Rows processed together (bounds the work memory to ~ m * ROW_CHUNK * K * 4 bytes).
 ROW_CHUNK = 256
+#: A retrieved pixel clipping in more held-out frames than this triggers exposure bracketing.
+BRACKET_CLIP_FRACTION = 0.2
+#: Automatic reference probes are dropped if the reference makes a pixel clip in more frames...
+REFERENCE_CLIP_LIMIT = 0.2
+#: ...unless >= 5 % of the rows look dominated by one input: more than DOMINATED_FRACTION of
+#: the held-out frames below DOMINATED_LEVEL x the row's mean (an input OFF leaves ~nothing;
+#: speckle-like rows have ~14 % there, exp(-0.15)).
+DOMINATED_LEVEL = 0.15
+DOMINATED_FRACTION = 0.3
+#: A row with more of its probes clipped than this is flagged (too few constraints left).
+FLAG_CLIP_FRACTION = 0.2
 
 
 @dataclass(frozen=True)
@@ -110,6 +141,7 @@ class TMRetrieval(CalibrationResult):
         "r2_noise_ceiling": "1",
         "row_correlation_estimate": "1",
         "noise_model_dn2": "DN^2 (v0, and DN^2 per DN of signal)",
+        "chi2_reduced": "1",
     }
 
     rows: np.ndarray
@@ -133,6 +165,11 @@ class TMRetrieval(CalibrationResult):
     seed: int = 0
     probe_time_start_s: float = 0.0
     probe_time_end_s: float = 0.0
+    reference_probe_fraction: float = 0.0
+    chi2_reduced: np.ndarray | None = None
+    row_flagged: np.ndarray | None = None
+    tail_fraction_estimate: Measured | None = None
+    flagged_fraction: float = 0.0
 
     def predict(self, frames, max_dn: float | None = None) -> np.ndarray:
         """Predicted camera values |t_est . x + c_est|^2 + D for binary frames (N, n_in) [DN]."""
@@ -147,12 +184,24 @@ class TMRetrieval(CalibrationResult):
 # ----------------------------------------------------------------------------------------------
 # the algorithm (device-free)
 # ----------------------------------------------------------------------------------------------
-def design_matrix(frames) -> np.ndarray:
-    """A = [2 x - 1, 1] (m, n_in + 1) float32 for binary frames x (m, n_in)."""
+def design_matrix(frames, groups=None) -> np.ndarray:
+    """A = [2 x - 1, 1] (m, n_in + 1) float32 for binary frames x (m, n_in).
+
+    With ``groups`` (int (m,), values 0..G-1: which constant field a probe carries, e.g.
+    reference OFF / ON) the constant column is split into G indicator columns:
+    A = [2 x - 1, 1{g = 0}, ..., 1{g = G-1}] (m, n_in + G).
+    """
     x = np.asarray(frames)
-    a = np.empty((x.shape[0], x.shape[1] + 1), dtype=np.float32)
-    a[:, :-1] = 2.0 * x - 1.0
-    a[:, -1] = 1.0
+    if groups is None:
+        a = np.empty((x.shape[0], x.shape[1] + 1), dtype=np.float32)
+        a[:, :-1] = 2.0 * x - 1.0
+        a[:, -1] = 1.0
+        return a
+    g = np.asarray(groups, dtype=np.int64)
+    n_g = int(g.max()) + 1
+    a = np.zeros((x.shape[0], x.shape[1] + n_g), dtype=np.float32)
+    a[:, : x.shape[1]] = 2.0 * x - 1.0
+    a[np.arange(x.shape[0]), x.shape[1] + g] = 1.0
     return a
 
 
@@ -284,7 +333,12 @@ def phase_retrieval_rows(
     seed: int = 0,
     progress: bool = False,
     pinv: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    groups=None,
+    noise_model=None,
+    multistart: int = 6,
+    chi2_sigma: float = 4.0,
+    probe_scale=None,
+):
     """Recover w_j (up to phase and conjugation) with I[k, j] = |w_j . [2 x_k - 1, 1]|^2.
 
     Parameters
@@ -311,11 +365,31 @@ def phase_retrieval_rows(
     seed : int
         Seed of the random initial subspaces.
     pinv : ndarray, optional
-        :func:`pseudo_inverse` of ``design_matrix(frames)``, when already computed.
+        :func:`pseudo_inverse` of ``design_matrix(frames, groups)``, when already computed.
+    groups : int array (m,), optional
+        Constant field carried by each probe (e.g. 0: reference OFF, 1: reference ON); one
+        constant per group is fitted (``w`` then has n + G rows).
+    noise_model : (v0, kappa), optional
+        Camera noise variance v0 + kappa I [DN^2] of one measurement. With it, every row is
+        polished by weighted least squares on the intensities (Levenberg-Marquardt, the
+        maximum-likelihood fit for Gaussian noise of that variance; rows of up to
+        ``LM_MAX_UNKNOWNS`` real unknowns: all rows up to ``LM_ALL_UNKNOWNS``, above that
+        those whose fit is worse than the noise or whose participation ratio is below
+        ``LM_PR_FRACTION`` n_in: few inputs carry the row), its
+        reduced chi^2 is computed, and rows whose chi^2
+        exceeds 1 + chi2_sigma sqrt(2 / dof) (a misfit: a wrong basin of the non-convex
+        problem) are retrieved again from ``multistart`` random subspaces, keeping the best fit.
+    multistart : int
+        Extra random starts for rows flagged by chi^2 (needs ``noise_model``).
+    probe_scale : float array (m,), optional
+        Relative exposure of each probe (intensities scale with it: the design rows are
+        multiplied by its square root); for exposure-bracketed probes.
+    chi2_sigma : float
+        Flagging threshold in standard deviations of the reduced chi^2.
 
     Returns
     -------
-    w : complex64 (n + 1, r)
+    w : complex64 (n + G, r)
         Rows in the centred parametrisation (see the module docstring).
     residual : float (r,)
         Relative amplitude misfit.
@@ -323,6 +397,9 @@ def phase_retrieval_rows(
         Refinement iterations used.
     restarted : bool (r,)
         Whether the row was restarted.
+    chi2 : float (r,)
+        Reduced chi^2 of each row (NaN without ``noise_model``); returned only when
+        ``noise_model`` is given (a 5-tuple then).
     """
     x = np.asarray(frames)
     if x.ndim != 2:
@@ -342,12 +419,22 @@ def phase_retrieval_rows(
         raise ShapeError(f"saturated must have the shape of intensity {y.shape} (got {sat.shape})")
     rank = check_int(rank, "rank", low=2, high=8, error=ValidationError)
     momentum = check_real(momentum, "momentum", low=0.0, high=1.0, high_inclusive=False, error=ValidationError)
-    a = design_matrix(x)
+    if groups is not None:
+        groups = np.asarray(groups)
+        if groups.shape != (m,) or groups.dtype.kind not in "iub" or groups.min() < 0:
+            raise ShapeError(f"groups must be (m,) = ({m},) non-negative integers (got shape {groups.shape})")
+        groups = groups.astype(np.int64)
+    a = design_matrix(x, groups)
+    if probe_scale is not None:
+        ps = np.asarray(probe_scale, dtype=np.float64)
+        if ps.shape != (m,) or not np.all(ps > 0):
+            raise ShapeError(f"probe_scale must be (m,) = ({m},) positive relative exposures")
+        a = (a * np.sqrt(ps)[:, None]).astype(np.float32)
     if pinv is not None and pinv.shape != (a.shape[1], a.shape[0]):
         raise ShapeError(f"pinv must be ({a.shape[1]}, {a.shape[0]}) (got {pinv.shape})")
     a_pinv = pseudo_inverse(a) if pinv is None else pinv
     r_total = y.shape[1]
-    w_out = np.empty((n + 1, r_total), dtype=np.complex64)
+    w_out = np.empty((a.shape[1], r_total), dtype=np.complex64)
     res_out = np.empty(r_total)
     it_out = np.zeros(r_total, dtype=np.int64)
     restarted = np.zeros(r_total, dtype=bool)
@@ -356,7 +443,106 @@ def phase_retrieval_rows(
     with _blas_threads(a.shape[0] * a.shape[1] * min(r_total, ROW_CHUNK) * rank):
         _retrieve_all(a, a_pinv, y, sat, rank, momentum, max_iter, tol, spectral_iter, polish_iter, restart_factor, rng,
                       chunks, progress, w_out, res_out, it_out, restarted)
-    return w_out, res_out, it_out, restarted
+    if noise_model is None:
+        return w_out, res_out, it_out, restarted
+    v0, kappa = (float(v) for v in noise_model)
+    v0 = max(v0, 1e-6)
+    dof = max(m - 2 * a.shape[1], 1)
+    w64 = w_out.astype(np.complex128)
+    yy = y
+    with single_blas_thread():
+        chi2 = np.array([_lm_row(a, yy[:, j], sat[:, j], w64[:, j], v0, kappa, n_iter=0)[1] for j in range(r_total)]) / dof
+        # polish (maximum likelihood) the rows at risk: a misfit, or few inputs carrying the
+        # row (the small entries of a row dominated by one input are poorly constrained)
+        sig = w64[:n]
+        p2 = np.sum(np.abs(sig) ** 2, axis=0)
+        pr = p2**2 / np.maximum(np.sum(np.abs(sig) ** 4, axis=0), 1e-300)
+        if 2 * a.shape[1] <= LM_ALL_UNKNOWNS:
+            risky = np.arange(r_total)
+        else:
+            risky = np.flatnonzero((chi2 > 1.0 + 2.0 * math.sqrt(2.0 / dof)) | (pr < max(4.0, LM_PR_FRACTION * n)))
+        for j in risky:
+            w64[:, j], c = _lm_row(a, yy[:, j], sat[:, j], w64[:, j], v0, kappa)
+            chi2[j] = c / dof
+        limit = 1.0 + chi2_sigma * math.sqrt(2.0 / dof)
+        bad = np.flatnonzero(chi2 > limit)
+        if multistart > 0 and bad.size:
+            amp = np.sqrt(np.maximum(y[:, bad], 0.0)).astype(np.float32)
+            for k in range(int(multistart)):
+                wk, _, itk = _retrieve_chunk(a, a_pinv, np.maximum(y[:, bad], 0.0), amp, np.ascontiguousarray(sat[:, bad]), rank, momentum,
+                                             max_iter, tol, spectral_iter, polish_iter, rng, random_start=True)
+                for col, j in enumerate(bad):
+                    wj, cj = _lm_row(a, yy[:, j], sat[:, j], wk[:, col].astype(np.complex128), v0, kappa)
+                    cj /= dof
+                    if cj < chi2[j]:
+                        w64[:, j], chi2[j] = wj, cj
+                it_out[bad] += itk
+            restarted[bad] = True
+    w_out = w64.astype(np.complex64)
+    res_out = _residual(a, np.sqrt(np.maximum(y, 0.0)).astype(np.float32), sat, w_out)
+    return w_out, res_out, it_out, restarted, chi2
+
+
+#: Rows with more real unknowns (2 (n_in + G)) than this skip the Levenberg-Marquardt polish
+#: (dense normal equations: O(m (2 n)^2) per iteration).
+LM_MAX_UNKNOWNS = 600
+#: Rows whose estimated participation ratio is below this fraction of n_in get the polish...
+LM_PR_FRACTION = 0.1
+#: ...and every row does when it has at most this many real unknowns.
+LM_ALL_UNKNOWNS = 150
+
+
+def _lm_row(a, y, sat, w0, v0, kappa, n_iter: int = 20) -> tuple[np.ndarray, float]:
+    """Weighted least squares on one row's intensities (Levenberg-Marquardt).
+
+    Minimises chi^2 = sum_k r_k^2 / (v0 + kappa p_k), r_k = y_k - p_k, p_k = |a_k . w|^2, a
+    saturated probe contributing only when the prediction is below its (lower-bound) value.
+    Gauss-Newton steps with the Jacobian dp/d(Re w, Im w) = 2 [Re(f) a, Im(f) a] (f = a . w),
+    Marquardt damping of the diagonal; the global phase (a null direction) is harmless.
+    Returns (w, chi^2) (not reduced); rows too large for dense steps only get their chi^2.
+    """
+    n1 = a.shape[1]
+    ad = a.astype(np.float64)
+
+    def evaluate(wv):
+        f = ad @ wv
+        p = f.real**2 + f.imag**2
+        var = v0 + kappa * p
+        r = y - p
+        active = ~(sat & (p >= y))
+        r = np.where(active, r, 0.0)
+        return f, p, var, r, active, float(np.sum(r * r / var))
+
+    w = np.asarray(w0, dtype=np.complex128).copy()
+    f, _, var, r, active, cost = evaluate(w)
+    if 2 * n1 > LM_MAX_UNKNOWNS or n_iter == 0:
+        return w, cost
+    lam = 1e-3
+    for _ in range(n_iter):
+        wt = np.where(active, 1.0 / var, 0.0)
+        jac = np.concatenate([(2.0 * f.real)[:, None] * ad, (2.0 * f.imag)[:, None] * ad], axis=1)
+        h = jac.T @ (jac * wt[:, None])
+        g = jac.T @ (r * wt)
+        d = np.diag(h).copy() + 1e-12 * max(float(np.max(np.diag(h))), 1e-30)
+        improved = False
+        for _ in range(8):
+            try:
+                step = np.linalg.solve(h + lam * np.diag(d), g)
+            except np.linalg.LinAlgError:
+                lam *= 10.0
+                continue
+            wn = w + step[:n1] + 1j * step[n1:]
+            fn, _, varn, rn, actn, cn = evaluate(wn)
+            if cn < cost:
+                gain = cost - cn
+                w, f, var, r, active, cost = wn, fn, varn, rn, actn, cn
+                lam = max(lam / 3.0, 1e-9)
+                improved = True
+                break
+            lam *= 5.0
+        if not improved or gain < 1e-5 * max(cost, 1.0):
+            break
+    return w, cost
 
 
 #: GEMMs below this many multiply-adds run on one BLAS thread (see :func:`_blas_threads`).
@@ -516,6 +702,9 @@ def retrieve_tm(
     rank: int = 3,
     max_iter: int = 300,
     n_bootstrap_rows: int = 32,
+    reference_probes: float | None = None,
+    multistart: int = 6,
+    bracket: bool = False,
     seed: int = 0,
     progress: bool = False,
 ) -> TMRetrieval:
@@ -547,7 +736,25 @@ def retrieve_tm(
         intensities simulated from the estimate with the measured noise model (variance
         v0 + kappa I from the repeated held-out frames, ADC rounding and clipping) are
         retrieved again from scratch; the correlation of that second estimate with the first
-        estimates the row correlation a lab cannot compute without the true TM. 0 disables.
+        estimates the row correlation a lab cannot compute without the true TM. The rows are
+        a seeded random subset, so the fraction of them below 0.99 estimates the tail
+        fraction of all rows (``tail_fraction_estimate``). 0 disables.
+    reference_probes : float, optional
+        Fraction of the probes taken with the reference block ON (its field is a second,
+        complex constant: it breaks the near-conjugation symmetry of rows dominated by one
+        input, where real probes alone leave the phases of the small entries nearly free).
+        Default 0.5 when the device has reference modes, unless no row looks dominated by one
+        input and the reference makes a retrieved pixel clip in more than
+        ``REFERENCE_CLIP_LIMIT`` of 32 test frames (then 0).
+    multistart : int
+        Random restarts for rows whose intensity fit is worse than the camera noise (reduced
+        chi^2 above 1 + 4 sqrt(2 / dof)), see :func:`phase_retrieval_rows`.
+    bracket : bool
+        (default off: on the fiber hot spots tried it cost the dim rows more than it gained)
+        If a retrieved pixel clips in more than ``BRACKET_CLIP_FRACTION`` of the held-out
+        frames (a fiber's hot spot on an 8-bit camera), a quarter of the probes are taken at
+        the longest exposure t / 2^k where no pixel clips in more than 1 % of test frames; the
+        fit knows each probe's exposure (intensities scale with it).
     seed : int
         Seed of the probes (stream "calibration", "tm_probes"), the row subset and the
         initialisation.
@@ -584,25 +791,78 @@ def retrieve_tm(
     cam = opu.config.camera
     max_dn = float(cam.max_dn) if cam.quantize else None
 
+    auto_ref = reference_probes is None
+    if auto_ref:
+        reference_probes = 0.5 if opu.config.n_reference > 0 else 0.0
+    reference_probes = check_real(reference_probes, "reference_probes", low=0.0, high=0.5, error=ValidationError)
+    if reference_probes > 0 and opu.config.n_reference == 0:
+        raise ValidationError("reference_probes > 0 needs reference modes (reference.fraction > 0)")
     rng = generator(seed, "calibration", "tm_probes")
     probes = (rng.random((n_probes, n_in)) < 0.5).astype(np.uint8)
     held = (rng.random((n_heldout, n_in)) < 0.5).astype(np.uint8)
     dark_all = opu.dark_frames(n_dark_frames, exposure_s).astype(np.float64).mean(axis=0)
     dark = dark_all[rows_idx]
-    t_start = opu.device_time_s
-    y = opu.acquire(probes, exposure_s=exposure_s)[:, rows_idx]
-    t_end = opu.device_time_s
     h1_all = opu.acquire(held, exposure_s=exposure_s).astype(np.float64)
     h2_all = opu.acquire(held, exposure_s=exposure_s).astype(np.float64)
     y_h1, y_h2 = h1_all[:, rows_idx], h2_all[:, rows_idx]
+    if auto_ref and reference_probes > 0 and max_dn is not None:
+        # rows dominated by one input (a weakly coupled fiber in the mode basis) need the
+        # reference's second constant field; otherwise, if the reference makes a retrieved pixel
+        # clip often (a fiber's hot spot), the probes it spoils cost more than it brings
+        lev = np.maximum(y_h1 - dark, 0.0)
+        dominated = np.mean(lev < DOMINATED_LEVEL * np.maximum(lev.mean(axis=0), 1e-12), axis=0) > DOMINATED_FRACTION
+        if np.mean(dominated) < 0.05:
+            test = opu.acquire(held[: min(32, n_heldout)], reference=True, exposure_s=exposure_s)[:, rows_idx]
+            if float(np.max(np.mean(test >= max_dn, axis=0))) > REFERENCE_CLIP_LIMIT:
+                reference_probes = 0.0
+    n_ref_probes = int(round(reference_probes * n_probes))
+    groups = np.zeros(n_probes, dtype=np.int64)
+    if n_ref_probes > 0:
+        groups[np.linspace(0, n_probes - 1, n_ref_probes).round().astype(int)] = 1
+
+    # exposure bracketing: pixels that clip often (a fiber's hot spot) get a quarter of the
+    # probes at a shorter exposure where they do not
+    short_s = None
+    worst_clip = float(np.max(np.mean(y_h1 >= max_dn, axis=0))) if max_dn is not None else 0.0
+    if max_dn is not None and bracket and worst_clip > BRACKET_CLIP_FRACTION:
+        test = held[: min(32, n_heldout)]
+        t_s = exposure_s
+        for _ in range(10):
+            t_s /= 2.0
+            yt = opu.acquire(test, reference=n_ref_probes > 0, exposure_s=t_s)[:, rows_idx]
+            if np.max(np.mean(yt >= max_dn, axis=0)) <= 0.01:
+                short_s = t_s
+                break
+    exposures = np.full(n_probes, exposure_s)
+    if short_s is not None:
+        exposures[2::4] = short_s
+    t_start = opu.device_time_s
+    y = np.empty((n_probes, rows_idx.size), dtype=np.float64)
+    dark_p = np.empty((n_probes, rows_idx.size), dtype=np.float64)
+    for t_k in np.unique(exposures):
+        d_k = dark if t_k == exposure_s else opu.dark_frames(n_dark_frames, float(t_k)).astype(np.float64).mean(axis=0)[rows_idx]
+        for ref_on in (False, True):
+            sel = (exposures == t_k) & ((groups == 1) if ref_on else (groups == 0))
+            if np.any(sel):
+                y[sel] = opu.acquire(probes[sel], reference=ref_on, exposure_s=float(t_k))[:, rows_idx]
+                dark_p[sel] = d_k
+    t_end = opu.device_time_s
     sat = (y >= max_dn) if max_dn is not None else np.zeros(y.shape, dtype=bool)
-    intensity = y.astype(np.float64) - dark
-    a_pinv = pseudo_inverse(design_matrix(probes))
-    w, res, its, restarted = phase_retrieval_rows(
-        probes, intensity, saturated=sat, rank=rank, max_iter=max_iter, seed=seed, progress=progress, pinv=a_pinv
+    intensity = y - dark_p
+    probe_scale = exposures / exposure_s
+    # noise model from every pixel of the repeated held-out frames (not only the retrieved rows)
+    level = 0.5 * (h1_all + h2_all) - dark_all
+    unclipped = (h1_all < max_dn) & (h2_all < max_dn) if max_dn is not None else np.ones(level.shape, dtype=bool)
+    noise_model = _fit_noise_model(level[unclipped], 0.5 * (h1_all - h2_all)[unclipped] ** 2)
+    grp = groups if n_ref_probes else None
+    a_full = (design_matrix(probes, grp) * np.sqrt(probe_scale)[:, None]).astype(np.float32)
+    a_pinv = pseudo_inverse(a_full)
+    w, res, its, restarted, chi2 = phase_retrieval_rows(
+        probes, intensity, saturated=sat, rank=rank, max_iter=max_iter, seed=seed, progress=progress, pinv=a_pinv,
+        groups=grp, noise_model=noise_model, multistart=multistart, probe_scale=probe_scale,
     )
-    t_est = (2.0 * w[:-1]).T.astype(np.complex64)
-    c_est = (w[-1] - w[:-1].sum(axis=0)).astype(np.complex64)
+    t_est = (2.0 * w[:n_in]).T.astype(np.complex64)
+    c_est = (w[n_in] - w[:n_in].sum(axis=0)).astype(np.complex64)
 
     # held-out prediction, and the camera noise from the repeated held-out frames
     pred = np.abs(held.astype(np.float32) @ t_est.T + c_est) ** 2 + dark
@@ -614,10 +874,6 @@ def retrieve_tm(
     with np.errstate(divide="ignore", invalid="ignore"):
         r2 = np.where(var > 0, 1.0 - mse / var, np.nan)
         ceiling = np.where(var > 0, 1.0 - noise / var, np.nan)
-    # noise model from every pixel of the repeated held-out frames (not only the retrieved rows)
-    level = 0.5 * (h1_all + h2_all) - dark_all
-    unclipped = (h1_all < max_dn) & (h2_all < max_dn) if max_dn is not None else np.ones(level.shape, dtype=bool)
-    noise_model = _fit_noise_model(level[unclipped], 0.5 * (h1_all - h2_all)[unclipped] ** 2)
 
     # parametric bootstrap: the retrieval's own error on data simulated from its estimate
     n_boot = min(int(n_bootstrap_rows), rows_idx.size)
@@ -625,23 +881,38 @@ def retrieve_tm(
     if n_boot > 0:
         brng = generator(seed, "calibration", "tm_bootstrap")
         sel = np.sort(brng.choice(rows_idx.size, size=n_boot, replace=False))
-        i_star = np.abs(probes.astype(np.float32) @ t_est[sel].T + c_est[sel]).astype(np.float64) ** 2
+        i_star = np.abs(a_full @ w[:, sel]).astype(np.float64) ** 2
         sd = np.sqrt(np.maximum(noise_model[0] - (1.0 / 12.0 if max_dn is not None else 0.0) + noise_model[1] * i_star, 0.0))
-        y_star = i_star + dark[sel] + sd * brng.standard_normal(i_star.shape)
+        y_star = i_star + dark_p[:, sel] + sd * brng.standard_normal(i_star.shape)
         if max_dn is not None:
             y_star = np.clip(np.round(y_star), 0.0, max_dn)
             sat_star = y_star >= max_dn
         else:
             sat_star = None
-        w_star, _, _, _ = phase_retrieval_rows(
-            probes, y_star - dark[sel], saturated=sat_star, rank=rank, max_iter=max_iter, seed=seed + 1, pinv=a_pinv
-        )
-        corr_est[sel] = row_quality((2.0 * w_star[:-1]).T, t_est[sel])
+        w_star = phase_retrieval_rows(
+            probes, y_star - dark_p[:, sel], saturated=sat_star, rank=rank, max_iter=max_iter, seed=seed + 1, pinv=a_pinv,
+            groups=grp, noise_model=noise_model, multistart=multistart, probe_scale=probe_scale,
+        )[0]
+        corr_est[sel] = row_quality((2.0 * w_star[:n_in]).T, t_est[sel])
     r2_med = _median_measured(r2, "1")
     q_med = _median_measured(corr_est, "1")
+    dof = max(n_probes - 2 * (n_in + (2 if grp is not None else 1)), 1)
+    # flagged: a misfit beyond the camera noise (a wrong basin), or too many clipped probes to
+    # constrain the row, or a bootstrap correlation below 0.99
+    flagged = (chi2 > 1.0 + 4.0 * math.sqrt(2.0 / dof)) | (np.mean(sat, axis=0) > FLAG_CLIP_FRACTION)
+    boot = corr_est[np.isfinite(corr_est)]
+    if boot.size:
+        k_bad = int(np.count_nonzero(boot < 0.99))
+        p_hat = k_bad / boot.size
+        tail = Measured(p_hat, math.sqrt(max(p_hat * (1 - p_hat), 1.0 / boot.size) / boot.size), "1")
+        flagged = flagged | (np.isfinite(corr_est) & (corr_est < 0.99))
+    else:
+        tail = Measured(math.nan, math.nan, "1")
     log.info(
-        "TM retrieval: %d rows from %d probes, R^2 held-out median %.4f (noise ceiling %.4f), row correlation ~ %s, %d rows restarted",
-        rows_idx.size, n_probes, r2_med.value, float(np.nanmedian(ceiling)), q_med, int(restarted.sum()),
+        "TM retrieval: %d rows from %d probes (%d with the reference ON), R^2 held-out median %.4f (noise ceiling %.4f), "
+        "row correlation ~ %s, tail below 0.99 ~ %s, %d rows flagged, %d restarted",
+        rows_idx.size, n_probes, n_ref_probes, r2_med.value, float(np.nanmedian(ceiling)), q_med, tail, int(flagged.sum()),
+        int(restarted.sum()),
     )
     return TMRetrieval(
         rows=rows_idx.astype(np.int64),
@@ -665,6 +936,11 @@ def retrieve_tm(
         seed=int(seed),
         probe_time_start_s=float(t_start),
         probe_time_end_s=float(t_end),
+        reference_probe_fraction=float(n_ref_probes / n_probes),
+        chi2_reduced=np.asarray(chi2, dtype=np.float64),
+        row_flagged=np.asarray(flagged, dtype=bool),
+        tail_fraction_estimate=tail,
+        flagged_fraction=float(np.mean(flagged)),
     )
 
 

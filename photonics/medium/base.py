@@ -43,12 +43,17 @@ class Medium(abc.ABC):
         Output pixels.
     is_static : bool
         False for media that evolve with device time (then results depend on ``time_s``).
+    output_basis : str
+        ``"pixels"``: rows are camera pixels of an image (row-major), so pixel-grid statistics
+        (grain size, autocorrelation) apply; ``"modes"``: rows are mode amplitudes (a
+        mode-basis TM, e.g. of a fiber), which have no image.
     """
 
     n_in: int
     n_cols: int
     n_out: int
     is_static: bool = True
+    output_basis: str = "pixels"
 
     # -- required ---------------------------------------------------------------------------
     @abc.abstractmethod
@@ -101,7 +106,7 @@ class Medium(abc.ABC):
 
     def describe(self) -> dict:
         """Short JSON-able description (model name and sizes)."""
-        return {"model": type(self).__name__, "n_in": self.n_in, "n_cols": self.n_cols, "n_out": self.n_out}
+        return {"model": type(self).__name__, "n_in": self.n_in, "n_cols": self.n_cols, "n_out": self.n_out, "output_basis": self.output_basis}
 
     def _check_x(self, x: np.ndarray, cols: slice) -> None:
         if x.ndim != 2 or x.shape[1] != cols.stop - cols.start:

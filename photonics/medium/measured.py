@@ -1,27 +1,39 @@
-"""A transmission matrix loaded from HDF5 (a lab measurement or an earlier run).
+"""A transmission matrix loaded from a file (a lab measurement or an earlier run).
 
-Accepted files: any HDF5 file holding an n_out x n_cols complex matrix, with or without the
-toolkit's metadata:
+Files: HDF5 (``.h5``, MATLAB v7.3 ``.mat``), NumPy ``.npy`` / ``.npz`` and MATLAB v4-7.2
+``.mat`` (see :mod:`photonics.medium.tm_files` for the layouts and how the array is chosen).
+The matrix is validated (2-D, numeric, finite, not all zero).
 
-* a dataset of complex dtype (h5py / numpy complex64, complex128),
-* a compound dataset with two float fields named ``r``/``i`` or ``real``/``imag`` (the
-  layout of h5py, MATLAB v7.3, HDF5 C/Fortran writers),
-* a real dataset of shape (n_out, n_cols, 2) holding (Re, Im) on the last axis,
-* a real dataset (a real-valued TM), accepted with a log message.
+Orientation: the TM maps inputs to outputs. ``input_axis`` says which stored axis holds the
+inputs: ``"columns"`` (stored n_out x n_in, the toolkit's layout) or ``"rows"``; undeclared,
+it comes from the file (an ``input_axis`` attribute or entry; toolkit files: columns), then
+from the sizes asked for (n_in / n_out), then columns for a non-square matrix. A square matrix
+with nothing declaring its axes is refused (a transposed TM is a different medium).
 
-The dataset is ``dataset`` if given, else ``transmission_matrix`` (written by
-:func:`save_transmission_matrix` and by :func:`photonics.device.save_device`), else the only
-2-D (or n x m x 2) numeric dataset in the file. Files written by the toolkit
-(``kind`` attribute starting with ``photonics.``) must carry a supported ``schema``.
+Scale: by default the matrix is rescaled so that its signal block has mean |T_ij|^2 = 1/n_in
+(the normalisation of every medium, behind the device's power model). The absolute scale is
+kept: ``scale`` (the factor applied), ``absolute_mean_abs2`` (mean |T_ij|^2 in the file's
+units) and ``absolute_transmission`` (mean over signal inputs of sum_i |T_ij|^2: the fraction
+of an input's power reaching the outputs, if the file holds field-amplitude ratios);
+:meth:`MeasuredMedium.absolute_matrix` returns the file's numbers; ``normalize=False`` keeps
+them in the medium itself.
 
-The matrix is validated (2-D, numeric, finite, not all zero) and, by default, rescaled so that
-the signal block has mean |T_ij|^2 = 1/n_in, the normalisation of every medium (the device's
-power model then holds; the factor applied is kept in ``scale``). Rows are camera pixels in
-the camera's row-major order, columns input modes: signal columns first, then the reference
-modes' columns if the file has them. If it has only the n_in signal columns, the reference
-columns are drawn as i.i.d. circular Gaussian columns with each row's measured mean power
-(``reference_columns = "synthetic"``, seeded), since a lab TM measurement rarely includes the
-reference modes' own columns.
+Reference columns (the reference block of the linear schemes needs their columns):
+
+* ``reference_indices``: inputs of the file used as the reference (the others are the signal);
+* else, if the file has more inputs than n_in: the inputs after the n_in signal ones;
+* else synthesised (``reference_columns``): ``"span"``, random superpositions of the signal
+  columns, T W with W i.i.d. CN(0, 1/n_in) (each row keeps its mean power; the reference is
+  light the medium can carry: right for a fiber or any channel-limited medium), or
+  ``"gaussian"``, i.i.d. circular Gaussian columns with each row's measured mean power (right
+  for an i.i.d. medium: new DMD pixels see new, independent speckle). ``"auto"`` asks the
+  ensemble verdict (:func:`photonics.ensembles.ensemble_verdict`) of the signal block:
+  ``"gaussian"`` for an i.i.d. Gaussian TM, ``"span"`` otherwise. What was done is stated in
+  :meth:`MeasuredMedium.describe`.
+
+Drift: a measured TM factors as T = U_s (Sigma V^H) (SVD), so it can drift by a unitary walk
+on its singular channels (:class:`~photonics.medium.DriftingMedium`), keeping its singular
+values; ``prefers_unitary_drift`` is True unless the TM is i.i.d. Gaussian.
 """
 
 from __future__ import annotations
@@ -36,17 +48,20 @@ import numpy as np
 
 from .. import kernels
 from ..errors import FileFormatError, ValidationError
-from ..rng import stream_key
-from ..validation import check_int
+from ..rng import generator, stream_key
+from ..validation import check_choice, check_int
 from .dense import DenseMedium, check_dense_size, split_layout
+from .tm_files import DEFAULT_DATASET, INPUT_AXES, read_tm_array, read_tm_header
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MeasuredMedium", "load_transmission_matrix", "save_transmission_matrix", "TM_KIND"]
+__all__ = ["MeasuredMedium", "load_transmission_matrix", "save_transmission_matrix", "TM_KIND", "REFERENCE_SOURCES"]
 
 #: ``kind`` of the files written by :func:`save_transmission_matrix`.
 TM_KIND = "photonics.tm"
-_DEFAULT_DATASET = "transmission_matrix"
+_DEFAULT_DATASET = DEFAULT_DATASET
+#: How reference columns are obtained.
+REFERENCE_SOURCES = ("auto", "file", "span", "gaussian")
 
 
 def save_transmission_matrix(
@@ -88,159 +103,114 @@ def save_transmission_matrix(
     return Path(path)
 
 
-def _is_tm_candidate(ds) -> bool:
-    dt = ds.dtype
-    if dt.names:
-        return len(ds.shape) == 2
-    if dt.kind == "c":
-        return len(ds.shape) == 2
-    if dt.kind in "fiu":
-        return len(ds.shape) == 2 or (len(ds.shape) == 3 and ds.shape[-1] == 2)
-    return False
+def load_transmission_matrix(
+    path: str | os.PathLike, dataset: str | None = None, *, input_axis: str | None = None
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Read and validate a TM from a file, oriented as n_out x n_inputs (inputs = columns).
 
-
-def _pick_dataset(fh, path, dataset: str | None):
-    import h5py
-
-    if dataset is not None:
-        if dataset not in fh:
-            raise FileFormatError(f"{path}: no dataset {dataset!r} (datasets: {', '.join(_all_datasets(fh)) or 'none'})")
-        obj = fh[dataset]
-        if not isinstance(obj, h5py.Dataset):
-            raise FileFormatError(f"{path}: {dataset!r} is a group, not a dataset")
-        return dataset, obj
-    if _DEFAULT_DATASET in fh and isinstance(fh[_DEFAULT_DATASET], h5py.Dataset):
-        return _DEFAULT_DATASET, fh[_DEFAULT_DATASET]
-    names = [n for n in _all_datasets(fh) if _is_tm_candidate(fh[n])]
-    if len(names) == 1:
-        return names[0], fh[names[0]]
-    if not names:
-        raise FileFormatError(
-            f"{path}: no 2-D numeric dataset that could be a transmission matrix "
-            f"(datasets: {', '.join(_all_datasets(fh)) or 'none'})"
-        )
-    raise FileFormatError(f"{path}: several datasets could be the transmission matrix ({', '.join(names)}); name one with dataset=...")
-
-
-def _all_datasets(fh) -> list[str]:
-    import h5py
-
-    out: list[str] = []
-    fh.visititems(lambda name, obj: out.append(name) if isinstance(obj, h5py.Dataset) else None)
-    return out
-
-
-def _to_complex(raw: np.ndarray, path, name) -> np.ndarray:
-    dt = raw.dtype
-    if dt.names:
-        fields = {n.lower(): n for n in dt.names}
-        for re_name, im_name in (("r", "i"), ("real", "imag"), ("re", "im")):
-            if re_name in fields and im_name in fields and len(dt.names) == 2:
-                re = raw[fields[re_name]]
-                im = raw[fields[im_name]]
-                if re.dtype.kind not in "fiu" or im.dtype.kind not in "fiu":
-                    break
-                return re.astype(np.float64) + 1j * im.astype(np.float64)
-        raise FileFormatError(
-            f"{path}: dataset {name!r} has compound dtype with fields {dt.names}; expected two numeric fields "
-            "named r/i or real/imag"
-        )
-    if dt.kind == "c":
-        return raw
-    if dt.kind in "fiu":
-        if raw.ndim == 3:
-            return raw[..., 0].astype(np.float64) + 1j * raw[..., 1].astype(np.float64)
-        log.info("%s: dataset %r is real-valued; using it as a real transmission matrix", path, name)
-        return raw.astype(np.float64)
-    raise FileFormatError(f"{path}: dataset {name!r} has dtype {dt}, not a numeric matrix")
-
-
-def load_transmission_matrix(path: str | os.PathLike, dataset: str | None = None) -> tuple[np.ndarray, dict[str, Any]]:
-    """Read and validate a TM from HDF5.
+    Parameters
+    ----------
+    path : path
+        HDF5, .npy, .npz or .mat file.
+    dataset : str, optional
+        Dataset / array / variable name.
+    input_axis : str, optional
+        ``"columns"`` or ``"rows"``: overrides what the file declares. A square matrix with
+        no declaration at all is refused.
 
     Returns
     -------
-    tm : ndarray (n_out, n_cols), complex128 (or complex64 if stored so)
+    tm : ndarray (n_out, n_inputs), complex128 (or as stored)
     meta : dict
-        ``dataset`` (name used), ``kind`` (None for foreign files), ``seed`` and ``config``
-        (DeviceConfig) when stored, and the remaining root attributes.
+        ``dataset``, ``format``, ``kind`` (None for foreign files), ``input_axis`` (used) and
+        ``input_axis_source`` (``"declared"``, ``"file"``, ``"shape"``), ``stored_shape``,
+        ``seed`` and ``config`` (DeviceConfig) when stored, and the remaining root attributes.
 
     Raises
     ------
     FileNotFoundError
         No such file.
     FileFormatError
-        Not HDF5, no suitable dataset, wrong shape or dtype, NaN/inf entries, all zeros,
-        unsupported schema of a toolkit file.
+        Unreadable, no suitable dataset, wrong shape or dtype, NaN/inf entries, all zero,
+        unsupported schema of a toolkit file, undeclared square matrix.
     """
-    import h5py
-
     from ..io import SCHEMA_VERSION
     from ..records import stored_device_config
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"transmission matrix file {str(path)!r} does not exist")
-    try:
-        fh = h5py.File(path, "r")
-    except OSError as exc:
-        raise FileFormatError(f"{path}: not a readable HDF5 file ({exc})") from None
-    with fh:
-        kind = fh.attrs.get("kind")
-        if isinstance(kind, bytes):
-            kind = kind.decode()
-        if isinstance(kind, str) and kind.startswith("photonics."):
-            schema = int(fh.attrs.get("schema", -1))
-            if schema != SCHEMA_VERSION:
-                raise FileFormatError(f"{path}: schema version {schema} is not supported (this version reads {SCHEMA_VERSION})")
-        name, ds = _pick_dataset(fh, path, dataset)
-        if not _is_tm_candidate(ds):
-            raise FileFormatError(
-                f"{path}: dataset {name!r} has shape {ds.shape} and dtype {ds.dtype}; expected a 2-D complex matrix "
-                "(n_out, n_cols), a compound r/i matrix or a real (n_out, n_cols, 2) array"
-            )
-        check_dense_size(ds.shape[0], ds.shape[1], f"{path}: dataset {name!r}")
-        try:
-            raw = ds[()]
-        except OSError as exc:
-            raise FileFormatError(f"{path}: cannot read dataset {name!r} ({exc})") from None
-        meta: dict[str, Any] = {"dataset": name, "kind": kind}
-        for k, v in fh.attrs.items():
-            if k in ("config", "kind"):
-                continue
-            meta[k] = v.decode() if isinstance(v, bytes) else (v.item() if isinstance(v, np.generic) else v)
-        meta["config"] = stored_device_config(fh, path) if "config" in fh.attrs else None
-    tm = _to_complex(raw, path, name)
+    header = read_tm_header(path, dataset)
+    path = header.path
+    if header.format == "hdf5":
+        import h5py
+
+        with h5py.File(path, "r") as fh:
+            kind = fh.attrs.get("kind")
+            if isinstance(kind, bytes):
+                kind = kind.decode()
+            if isinstance(kind, str) and kind.startswith("photonics."):
+                schema = int(fh.attrs.get("schema", -1))
+                if schema != SCHEMA_VERSION:
+                    raise FileFormatError(f"{path}: schema version {schema} is not supported (this version reads {SCHEMA_VERSION})")
+            config = stored_device_config(fh, path) if "config" in fh.attrs else None
+    else:
+        kind, config = None, None
+    check_dense_size(header.shape[0], header.shape[1], f"{path}: {header.dataset!r}")
+    if input_axis is not None:
+        axis = check_choice(input_axis, "input_axis", INPUT_AXES, error=ValidationError)
+        source = "declared"
+    elif header.input_axis is not None:
+        axis, source = header.input_axis, "file"
+    elif header.shape[0] != header.shape[1]:
+        axis, source = "columns", "shape"
+    else:
+        raise FileFormatError(
+            f"{path}: the stored transmission matrix is square ({header.shape[0]} x {header.shape[1]}) and nothing says which "
+            "axis holds the inputs: declare input_axis='columns' (stored n_out x n_in) or 'rows' (stored n_in x n_out)"
+        )
+    tm, attrs = read_tm_array(header)
+    name = header.dataset
     if min(tm.shape) < 1:
-        raise FileFormatError(f"{path}: dataset {name!r} is empty (shape {tm.shape})")
+        raise FileFormatError(f"{path}: {name!r} is empty (shape {tm.shape})")
     finite = np.isfinite(tm)
     if not finite.all():
         bad = int(tm.size - np.count_nonzero(finite))
         raise FileFormatError(f"{path}: dataset {name!r} has {bad} NaN or infinite entr{'y' if bad == 1 else 'ies'}; a TM must be finite")
     if not np.any(tm):
         raise FileFormatError(f"{path}: dataset {name!r} is all zero")
+    if axis == "rows":
+        tm = tm.T
+    meta: dict[str, Any] = {"dataset": name, "format": header.format, "kind": kind, "input_axis": axis,
+                            "input_axis_source": source, "stored_shape": list(header.shape)}
+    for k, v in attrs.items():
+        if k in ("config", "kind"):
+            continue
+        meta[k] = v
+    meta["config"] = config
     return tm, meta
 
 
 class MeasuredMedium(DenseMedium):
-    """A medium whose TM comes from a file or an array.
+    """A medium whose TM comes from a file or an array (see the module docstring).
 
     Parameters
     ----------
-    tm : array (n_out, n_cols), complex
-        The matrix (see :meth:`from_file` for HDF5).
+    tm : array (n_out, n_inputs), complex
+        The matrix, inputs along the columns (see :meth:`from_file` for files).
     n_in : int, optional
-        Signal columns (default: all). Columns n_in..n_cols are the reference modes'.
+        Signal columns (default: every input not used as reference).
     n_cols : int, optional
-        Columns the device needs (signal + reference). If the matrix has exactly ``n_in``
-        columns and ``n_cols > n_in``, the missing reference columns are drawn as i.i.d.
-        Gaussian columns with each row's mean power (seeded by ``seed``).
+        Columns the device needs (signal + reference); default n_in + the reference inputs.
     normalize : bool
         Rescale so that the signal block has mean |T_ij|^2 = 1/n_in (factor in ``scale``).
     seed : int
-        Seed of the synthetic reference columns, if any.
+        Seed of synthetic reference columns, if any.
     source : str
         Where the matrix came from (for ``describe``).
+    reference_columns : str
+        ``"auto"``, ``"file"``, ``"span"`` or ``"gaussian"`` (module docstring).
+    reference_indices : sequence of int, optional
+        Inputs of ``tm`` used as the reference columns.
+    output_basis : str
+        ``"pixels"`` or ``"modes"`` (rows are mode amplitudes: no image).
     """
 
     def __init__(
@@ -252,6 +222,9 @@ class MeasuredMedium(DenseMedium):
         normalize: bool = True,
         seed: int = 0,
         source: str = "array",
+        reference_columns: str = "auto",
+        reference_indices=None,
+        output_basis: str = "pixels",
     ):
         from ..validation import as_float_array
 
@@ -260,35 +233,103 @@ class MeasuredMedium(DenseMedium):
             raise ValidationError(f"tm must be a 2-D matrix (n_out, n_cols) (got shape {t.shape})")
         if not np.any(t):
             raise ValidationError("tm is all zero")
+        ref_mode = check_choice(reference_columns, "reference_columns", REFERENCE_SOURCES, error=ValidationError)
+        self.output_basis = check_choice(output_basis, "output_basis", ("pixels", "modes"), error=ValidationError)
         n_out, have = t.shape
-        n_in = have if n_in is None else check_int(n_in, "n_in", low=1, high=have, error=ValidationError)
-        need = have if n_cols is None else check_int(n_cols, "n_cols", low=n_in, error=ValidationError)
         self.source = str(source)
-        if need <= have:
-            full = t[:, :need]
-            self.reference_columns = "file" if need > n_in else "none"
-        elif have == n_in:
-            check_dense_size(n_out, need, "MeasuredMedium")
-            row_sigma = np.sqrt(np.mean(np.abs(t) ** 2, axis=1))
-            key = np.uint64(stream_key(int(seed), "measured", "reference"))
-            out = np.empty((need - n_in, 2 * n_out), dtype=np.float32)
-            kernels.gaussian_block_numba(key, 0, n_out, 0, need - n_in, math.sqrt(0.5), out)
-            ref = (out[:, :n_out].astype(np.float64) + 1j * out[:, n_out:]).T * row_sigma[:, None]
-            full = np.concatenate([t, ref], axis=1)
-            self.reference_columns = "synthetic"
-            log.info("measured TM has no reference columns: drew %d Gaussian columns with the measured row powers", need - n_in)
+        self.seed = int(seed)
+        self.reference_indices: list[int] | None = None
+        self._verdict = None
+        if reference_indices is not None:
+            idx = [check_int(int(v), "reference_indices entry", low=0, high=have - 1, error=ValidationError) for v in reference_indices]
+            if len(set(idx)) != len(idx):
+                raise ValidationError(f"reference_indices has repeated entries ({idx})")
+            signal_idx = [j for j in range(have) if j not in set(idx)]
+            if not signal_idx:
+                raise ValidationError(f"reference_indices take all {have} inputs; at least one must carry the signal")
+            n_in = len(signal_idx) if n_in is None else check_int(n_in, "n_in", low=1, high=len(signal_idx), error=ValidationError)
+            need = n_in + len(idx) if n_cols is None else check_int(n_cols, "n_cols", low=n_in, error=ValidationError)
+            if need - n_in != len(idx):
+                raise ValidationError(
+                    f"the device needs {need - n_in} reference columns but reference_indices names {len(idx)}; "
+                    f"name {need - n_in} inputs or change reference.fraction"
+                )
+            full = np.concatenate([t[:, signal_idx[:n_in]], t[:, idx]], axis=1)
+            self.reference_columns = "file"
+            self.reference_indices = idx
         else:
-            raise ValidationError(
-                f"the matrix has {have} columns: fewer than the {need} needed (n_in={n_in} signal + {need - n_in} reference) "
-                f"but more than n_in; give exactly n_in={have} signal columns (reference drawn synthetic) or all {need}"
-            )
+            n_in = have if n_in is None else check_int(n_in, "n_in", low=1, high=have, error=ValidationError)
+            need = have if n_cols is None else check_int(n_cols, "n_cols", low=n_in, error=ValidationError)
+            if need <= have:
+                full = t[:, :need]
+                self.reference_columns = "file" if need > n_in else "none"
+            elif have == n_in and ref_mode != "file":
+                check_dense_size(n_out, need, "MeasuredMedium")
+                if ref_mode == "auto":
+                    ref_mode = "gaussian" if self.verdict_of(t).verdict == "iid-gaussian" else "span"
+                full = np.concatenate([t, self._synthetic(t, need - n_in, ref_mode)], axis=1)
+                self.reference_columns = ref_mode
+                log.info("measured TM has no reference columns: drew %d %s reference columns", need - n_in, ref_mode)
+            else:
+                raise ValidationError(
+                    f"the matrix has {have} columns: fewer than the {need} needed (n_in={n_in} signal + {need - n_in} reference) "
+                    + ("and reference_columns='file' asks for the file's own; " if ref_mode == "file" and have == n_in else "but more than n_in; ")
+                    + f"give exactly n_in={have} signal columns (reference synthesised), all {need}, or name the reference inputs (reference_indices)"
+                )
         p = float(np.mean(np.abs(full[:, :n_in]) ** 2))
+        self.absolute_mean_abs2 = p
+        self.absolute_transmission = float(np.mean(np.sum(np.abs(full[:, :n_in]) ** 2, axis=0)))
         self.scale = 1.0 / math.sqrt(p * n_in) if normalize else 1.0
         self.normalized = bool(normalize)
         self.n_out = n_out
         self.n_in = n_in
         self.n_cols = full.shape[1]
         self._set_split(split_layout(full * self.scale), n_in)
+
+    def _synthetic(self, t: np.ndarray, n_ref: int, how: str) -> np.ndarray:
+        n_out, n_in = t.shape
+        if how == "gaussian":
+            row_sigma = np.sqrt(np.mean(np.abs(t) ** 2, axis=1))
+            key = np.uint64(stream_key(self.seed, "measured", "reference"))
+            out = np.empty((n_ref, 2 * n_out), dtype=np.float32)
+            kernels.gaussian_block_numba(key, 0, n_out, 0, n_ref, math.sqrt(0.5), out)
+            return (out[:, :n_out].astype(np.float64) + 1j * out[:, n_out:]).T * row_sigma[:, None]
+        rng = generator(self.seed, "measured", "reference", "span")
+        w = (rng.standard_normal((n_in, n_ref)) + 1j * rng.standard_normal((n_in, n_ref))) / math.sqrt(2.0 * n_in)
+        return t @ w
+
+    @staticmethod
+    def verdict_of(t: np.ndarray, max_size: int = 512):
+        """Ensemble verdict of a TM (a leading block of at most ``max_size`` per side)."""
+        from ..ensembles import ensemble_verdict
+
+        blk = np.asarray(t)[:max_size, :max_size]
+        return ensemble_verdict(blk, n_null=12)
+
+    @property
+    def verdict(self):
+        """Ensemble verdict of the signal block (computed once, on at most 512 x 512)."""
+        if self._verdict is None:
+            self._verdict = self.verdict_of(self.matrix().astype(np.complex128))
+        return self._verdict
+
+    @property
+    def prefers_unitary_drift(self) -> bool:
+        """True unless the TM is i.i.d. Gaussian (then Gaussian innovations fit it)."""
+        return self.verdict.verdict != "iid-gaussian"
+
+    def unitary_factors(self) -> tuple[np.ndarray, np.ndarray]:
+        """(U_s, Sigma V^H) from the SVD of the whole TM (signal + reference columns)."""
+        from .blas_threads import single_blas_thread
+
+        t = self.matrix(None, slice(0, self.n_cols)).astype(np.complex128)
+        with single_blas_thread():
+            u, s, vh = np.linalg.svd(t, full_matrices=False)
+        return u, s[:, None] * vh
+
+    def absolute_matrix(self, rows=None, cols=None) -> np.ndarray:
+        """The TM in the file's units (the normalisation undone), complex128."""
+        return self.matrix(rows, cols).astype(np.complex128) / self.scale
 
     @classmethod
     def from_file(
@@ -298,16 +339,37 @@ class MeasuredMedium(DenseMedium):
         *,
         n_cols: int | None = None,
         dataset: str | None = None,
+        input_axis: str | None = None,
         normalize: bool = True,
         seed: int = 0,
+        reference_columns: str = "auto",
+        reference_indices=None,
+        output_basis: str = "pixels",
     ) -> "MeasuredMedium":
-        """Load a TM from HDF5 (see :func:`load_transmission_matrix`) as a medium."""
-        tm, meta = load_transmission_matrix(path, dataset)
-        med = cls(tm, n_in, n_cols=n_cols, normalize=normalize, seed=seed, source=f"{path}:{meta['dataset']}")
+        """Load a TM from a file (see :func:`load_transmission_matrix`) as a medium."""
+        tm, meta = load_transmission_matrix(path, dataset, input_axis=input_axis)
+        med = cls(
+            tm, n_in, n_cols=n_cols, normalize=normalize, seed=seed, source=f"{path}:{meta['dataset']}",
+            reference_columns=reference_columns, reference_indices=reference_indices, output_basis=output_basis,
+        )
         med.meta = meta
         return med
 
     def describe(self) -> dict:
         d = super().describe()
-        d.update(source=self.source, scale=self.scale, normalized=self.normalized, reference_columns=self.reference_columns)
+        d.update(
+            source=self.source,
+            scale=self.scale,
+            normalized=self.normalized,
+            absolute_mean_abs2=self.absolute_mean_abs2,
+            absolute_transmission=self.absolute_transmission,
+            reference_columns=self.reference_columns,
+            reference_indices=self.reference_indices,
+        )
+        meta = getattr(self, "meta", None)
+        if meta:
+            d.update(file_format=meta.get("format"), input_axis=meta.get("input_axis"), input_axis_source=meta.get("input_axis_source"),
+                     stored_shape=meta.get("stored_shape"))
+        if self._verdict is not None:
+            d["ensemble"] = self._verdict.verdict
         return d

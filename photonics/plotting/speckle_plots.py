@@ -1,5 +1,6 @@
 """Speckle and transmission-matrix plots: image, intensity histogram vs the exponential law,
-eigenvalues vs Marchenko-Pastur, autocorrelation with the grain size, memory effect.
+eigenvalues vs Marchenko-Pastur, autocorrelation with the grain size, memory effect, and the
+normalised eigenvalue distribution against every ensemble of :mod:`photonics.ensembles`.
 
 Each function takes the result objects of :mod:`photonics.statistics` (or arrays), writes a PNG
 atomically through :func:`photonics.plotting.save_figure` and returns its path.
@@ -20,6 +21,7 @@ __all__ = [
     "plot_singular_values",
     "plot_autocorrelation",
     "plot_memory_effect",
+    "plot_ensembles",
 ]
 
 
@@ -108,4 +110,38 @@ def plot_memory_effect(angles_rad, measured, stderr, theory, path: str | os.Path
     ax.set_ylim(0, 1.05)
     ax.set_title(title)
     ax.legend(fontsize=8)
+    return save_figure(fig, path)
+
+
+def plot_ensembles(x, verdict, path: str | os.PathLike, *, title: str = "which ensemble?") -> Path:
+    """Empirical CDF of the normalised eigenvalues x (sorted) with the fitted law of each ensemble.
+
+    ``verdict`` is an :class:`~photonics.ensembles.EnsembleVerdict`; each law's KS distance and
+    its z score against the Monte-Carlo null are in the legend.
+    """
+    from photonics import ensembles as E
+    from photonics.statistics import marchenko_pastur_cdf
+
+    x = np.sort(np.asarray(x, dtype=np.float64))
+    fig, ax = new_figure(figsize=(5.6, 4.2))
+    ax.step(x, np.arange(1, x.size + 1) / x.size, where="post", color="k", lw=1.6, label=f"TM ({verdict.shape[0]} x {verdict.shape[1]}, rank {verdict.rank})")
+    grid = np.linspace(0.0, max(float(x.max()) * 1.05, 1.5), 800)
+    colours = {"iid-gaussian": "#4c72b0", "filtered-unitary": "#dd8452", "bimodal": "#55a868"}
+    for f in verdict.fits:
+        p = f.parameters
+        if f.ensemble == "iid-gaussian":
+            y = marchenko_pastur_cdf(grid, p["q"])
+            name = f"Marchenko-Pastur q={p['q']:.3g}"
+        elif f.ensemble == "filtered-unitary":
+            y = E.filtered_unitary_cdf(grid * p["beta"], p["alpha"], p["beta"])
+            name = f"filtered unitary M/N={p['alpha']:.3g}"
+        else:
+            y = E.bimodal_cdf(grid * p["mean_transmission"], p["t_min"])
+            name = f"bimodal <T>={p['mean_transmission']:.3g}"
+        ax.plot(grid, y, "-", color=colours.get(f.ensemble, "grey"), lw=1.2,
+                label=f"{name}: D={f.ks_distance:.3f}" + (f", z={f.z:.1f} ({'fits' if f.fits else 'rejected'})" if f.tested else ""))
+    ax.set_xlabel("eigenvalue of T^H T / mean")
+    ax.set_ylabel("cumulative fraction")
+    ax.set_title(f"{title}\nverdict: {verdict.verdict}")
+    ax.legend(fontsize=7, loc="lower right")
     return save_figure(fig, path)

@@ -1,5 +1,7 @@
 """Reference calibration for linear mode: |u|^2, the error budget of both schemes, strength."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -56,6 +58,36 @@ def test_ideal_device_exact_scheme_is_exact():
     assert c.relative_error_exact.value < 1e-5 and truth["exact"] < 1e-5
     # the strong-reference error remains: |T x|^2 / (2 |u|), estimated from the additivity test
     assert abs(c.relative_error_strong.value / truth["strong-reference"] - 1) < REL_TOL
+
+
+@pytest.mark.parametrize(
+    "name, over, n_in, n_out",
+    [
+        ("gaussian", {}, 128, 256),
+        ("filtered-random", {"medium.model": "filtered-random"}, 128, 256),
+        ("fiber, mode basis, weak", {"medium.model": "fiber", "medium.core_radius_m": 10e-6, "medium.output_basis": "modes",
+                                     "medium.deformation_rms": 3e-4, "medium.mode_dependent_loss_db": 3.0}, 68, 68),
+        ("fiber, pixels, strong", {"medium.model": "fiber", "medium.core_radius_m": 10e-6, "medium.deformation_rms": 3e-3,
+                                   "medium.bend_curvature_rms_per_m": 30.0, "medium.perturbation_correlation_m": 1e-4,
+                                   "medium.mode_dependent_loss_db": 10.0}, 128, 256),
+    ],
+)
+def test_strong_reference_estimate_free_of_the_gaussian_assumption(name, over, n_in, n_out):
+    """Acceptance: the strong-reference error estimate is within 5 % of the truth on Gaussian,
+    filtered-random-matrix and fiber media (it was 22 % low on a fiber with the additivity test,
+    which assumed circular Gaussian fields). The truth is measured on 512 fresh inputs; the
+    tolerance is 5 % or 4 combined standard errors, whichever is larger (measured: within 3 %)."""
+    from photonics.calibration import choose_exposure
+
+    opu = OPU(DeviceConfig.preset("lab-cmos", n_in=n_in, n_out=n_out).replace(over), seed=3)
+    exposure = choose_exposure(opu).exposure_s  # a fiber concentrates light: the lab sets the exposure first
+    c = characterize_reference(opu, n_inputs=128, seed=1, exposure_s=exposure)
+    truth = reference_truth(opu, c, seed=2, n_inputs=512)["strong-reference"]
+    est = c.relative_error_strong
+    # the truth's own sampling error: rms over 512 inputs vs 128, ~ the estimate's / 2
+    tol = max(0.05 * truth, 4 * math.hypot(est.uncertainty, 0.5 * est.uncertainty))
+    assert abs(est.value - truth) < tol, (name, est, truth)
+    assert c.quadratic_strong.value > 0.5  # the |Tx|^2 term dominates at this reference strength
 
 
 def test_reference_strength_scan(tmp_path):

@@ -6,6 +6,7 @@ import pytest
 from photonics import OPU, DeviceConfig
 from photonics.calibration import TMRetrieval, phase_retrieval_rows, retrieve_tm, row_quality, tm_quality
 from photonics.calibration._pr_kernels import amplitude_projection_numba, amplitude_projection_numpy
+from photonics.calibration.tm_retrieval import design_matrix
 from photonics.errors import CalibrationError, ShapeError, ValidationError
 from tests.helpers import binary_frames
 
@@ -57,7 +58,7 @@ def test_what_is_recovered_leaky_dmd():
     """t_est = sqrt(g) alpha T e^{i phi} and c_est = sqrt(g) c e^{i phi}, up to conjugation per row."""
     cfg = DeviceConfig.preset(
         "lab-cmos", n_in=64, n_out=128, camera__shot_noise=False, camera__read_noise_e=0.0, camera__quantize=False,
-        camera__clip_full_well=False, camera__dark_current_e_per_s=0.0, camera__dsnu_e=0.0, dmd__contrast_ratio=20.0,
+        camera__clip_full_well=False, camera__dark_current_e_per_s=0.0, camera__offset_sd_dn=0.0, camera__dark_current_sd_e_per_s=0.0, dmd__contrast_ratio=20.0,
     )
     opu = OPU(cfg, seed=3)
     r = retrieve_tm(opu, rows=48, n_bootstrap_rows=0, seed=2)
@@ -147,3 +148,79 @@ def test_probe_sweep_shows_degradation():
     assert sweep.r2_heldout_median[0] < sweep.r2_heldout_median[1]
     with pytest.raises(ValidationError, match="factors"):
         probe_sweep(opu, (2.0,))
+
+
+# ---- every medium model, and the per-row quality ----------------------------------------------------------
+FIBER = {"medium.model": "fiber", "medium.core_radius_m": 10e-6, "medium.mode_dependent_loss_db": 3.0}
+MEDIA = {
+    "gaussian": ({}, 64, 128, 0.99),
+    "filtered-random": ({"medium.model": "filtered-random"}, 64, 128, 0.99),
+    "fiber, strong coupling": ({**FIBER, "medium.output_basis": "modes", "medium.deformation_rms": 3e-3,
+                                "medium.bend_curvature_rms_per_m": 30.0, "medium.perturbation_correlation_m": 1e-4}, 68, 68, 0.99),
+    # weakly coupled, pixel basis, the camera's region of interest inside the core (every pixel
+    # lit: 16 x 16 pixels, corners at 0.9 a): 99.2 % over seeds 1-3 (768 rows), 98.4 % for seed 2
+    "fiber, weak coupling, pixels": ({**FIBER, "medium.deformation_rms": 3e-4,
+                                      "medium.output_pixel_m": 1.8 * 10e-6 / (16 * 2**0.5)}, 64, 256, 0.98),
+    # weakly coupled in the mode basis (block-diagonal by group, rows dominated by one mode): the
+    # 99 % target is NOT met; measured 97.5 % over seeds 1-3 (was 91.7 % before)
+    "fiber, weak coupling": ({**FIBER, "medium.output_basis": "modes", "medium.deformation_rms": 3e-4}, 68, 68, 0.95),
+}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if "pixels" in n else n for n in MEDIA])
+def test_retrieval_on_every_medium(name):
+    """Acceptance: with 8 n_in probes on lab-cmos, >= 99 % of rows at correlation >= 0.99 (met for
+    the Gaussian, filtered-random and strongly coupled fiber media; not for weakly coupled
+    fibers, see MEDIA). The per-row flags catch the rows below 0.99."""
+    over, n_in, n_out, target = MEDIA[name]
+    opu = OPU(DeviceConfig.preset("lab-cmos", n_in=n_in, n_out=n_out).replace(over), seed=2)
+    r = retrieve_tm(opu, probes_per_input=8, n_bootstrap_rows=16, seed=1)
+    q = tm_quality(r, opu)["quality"]
+    assert r.n_probes == 8 * n_in
+    if name == "fiber, weak coupling":  # rows dominated by one input: half the probes with the reference
+        assert r.reference_probe_fraction == 0.5
+    assert np.mean(q >= 0.99) >= target, (name, np.mean(q >= 0.99))
+    bad = q < 0.99
+    assert r.chi2_reduced.shape == q.shape and np.median(r.chi2_reduced) == pytest.approx(1.0, abs=0.25)
+    if bad.any():  # most rows below 0.99 are flagged by chi^2, clipping or the bootstrap
+        assert np.mean(r.row_flagged[bad]) >= 0.5 or bad.sum() == 1
+    assert 0.0 <= r.flagged_fraction <= 0.1
+    assert np.isfinite(r.tail_fraction_estimate.value)
+
+
+@pytest.mark.slow
+def test_reference_probes_and_polish_shrink_the_tail_of_dominated_rows():
+    """A weakly coupled fiber's rows are dominated by one mode: with real probes alone the phases
+    of the small entries relative to the big one are nearly free (only the weak leak field breaks
+    the conjugation of the small entries), which left a tail of rows well below 0.99."""
+    over, n_in, n_out, _ = MEDIA["fiber, weak coupling"]
+    q_old, q_new = [], []
+    for seed in (1, 3):  # measured: 13 / 136 rows below 0.99 without, 3 / 136 with
+        opu = OPU(DeviceConfig.preset("lab-cmos", n_in=n_in, n_out=n_out).replace(over), seed=seed)
+        old = retrieve_tm(opu, n_bootstrap_rows=0, seed=1, reference_probes=0.0, multistart=0, bracket=False)
+        new = retrieve_tm(opu, n_bootstrap_rows=0, seed=1)
+        q_old.append(tm_quality(old, opu)["quality"])
+        q_new.append(tm_quality(new, opu)["quality"])
+    q_old, q_new = np.concatenate(q_old), np.concatenate(q_new)
+    assert np.sum(q_old < 0.99) >= 2 * np.sum(q_new < 0.99) + 4
+    assert np.median(q_new) >= np.median(q_old)
+
+
+def test_design_matrix_groups_and_exposure_scale():
+    x = binary_frames(np.random.default_rng(0), 6, 4)
+    a = design_matrix(x, groups=np.array([0, 1, 0, 1, 1, 0]))
+    assert a.shape == (6, 6) and np.array_equal(a[:, 4] + a[:, 5], np.ones(6))
+    assert np.array_equal(design_matrix(x)[:, :4], a[:, :4])
+    # exposure scaling: intensities of a probe at a quarter of the exposure are a quarter
+    rng = np.random.default_rng(1)
+    w = rng.standard_normal((17, 6)) + 1j * rng.standard_normal((17, 6))
+    xs = binary_frames(rng, 136, 16)
+    scale = np.where(np.arange(136) % 4 == 0, 0.25, 1.0)
+    inten = np.abs(design_matrix(xs) @ w) ** 2 * scale[:, None]
+    out = phase_retrieval_rows(xs, inten, probe_scale=scale, noise_model=(1e-6, 0.0), multistart=3)
+    assert len(out) == 5 and np.all(row_quality(out[0].T, w.T) > 0.9999)
+    assert np.all(out[4] < 1e-3)  # noise-free data: chi^2 ~ 0
+    with pytest.raises(ShapeError, match="probe_scale"):
+        phase_retrieval_rows(xs, inten, probe_scale=np.ones(3))
+    with pytest.raises(ShapeError, match="groups"):
+        phase_retrieval_rows(xs, inten, groups=np.zeros(5, dtype=int))

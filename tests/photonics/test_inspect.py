@@ -31,7 +31,8 @@ def test_gaussian_device(tmp_path, capsys):
     assert tm["mp_ratio"] == 0.125 and tm["mp_ks_statistic"] < 10 / 128
     assert abs(tm["mean_abs2_times_n_in"] - 1) < 5 / math.sqrt(128 * 1024)
     assert st["camera"]["saturated_fraction"] < 0.01 and st["config"]["name"] == "lab-cmos"
-    assert sorted(st["files"]) == sorted(["speckle.png", "histogram.png", "autocorrelation.png", "singular_values.png", "statistics.json"])
+    assert sorted(st["files"]) == sorted(["speckle.png", "histogram.png", "autocorrelation.png", "singular_values.png", "ensembles.png", "statistics.json"])
+    assert st["ensemble"]["verdict"] == "iid-gaussian" and st["speckle"]["verdict"]["fully_developed"]
     assert "fully developed" in capsys.readouterr().out
 
 
@@ -69,7 +70,7 @@ def test_multislice_memory_effect_and_slm(tmp_path):
 def test_large_device_is_inspected_on_a_block(tmp_path):
     rc, out = run_inspect(
         tmp_path, "ideal", "--n-in", "2000", "--n-out", "40000", "--set", "medium.storage=procedural",
-        "--max-pixels", "1000", "--max-inputs", "500",
+        "--max-pixels", "1000", "--max-inputs", "500", "--max-verdict", "256",
     )  # fmt: skip
     assert rc == 0
     st = json.loads((out / "statistics.json").read_text())
@@ -84,3 +85,31 @@ def test_errors_exit_with_status_2(tmp_path, capsys):
     assert "unknown device" in capsys.readouterr().err
     assert main(["inspect", "ideal", "--n-in", "8", "--n-out", "16", "--frames", "0", "--out", str(tmp_path)]) == 2
     assert "frames must be >= 1" in capsys.readouterr().err
+
+
+def test_mode_basis_fiber_skips_pixel_statistics_and_gets_its_verdict(tmp_path, capsys):
+    rc, out = run_inspect(tmp_path, "fiber-grin-modes", "--null-draws", "12")
+    assert rc == 0
+    st = json.loads((out / "statistics.json").read_text())
+    assert st["output_basis"] == "modes"
+    assert "mode basis" in st["speckle"]["pixel_grid_skipped"] and st["speckle"]["grain_size_px"] is None
+    assert not (out / "speckle.png").exists() and not (out / "autocorrelation.png").exists()
+    assert st["ensemble"]["verdict"] == "quasi-unitary" and "NOT an i.i.d. Gaussian" in st["ensemble"]["statement"]
+    assert st["speckle"]["fully_developed"] is False  # rows dominated by one mode: not an exponential law
+    assert (out / "ensembles.png").read_bytes()[:8] == PNG
+    text = capsys.readouterr().out
+    assert "grain       skipped" in text and "verdict     NOT an i.i.d. Gaussian" in text
+
+
+def test_filtered_random_medium_verdict(tmp_path):
+    rc, out = run_inspect(tmp_path, "ideal", "--n-in", "96", "--n-out", "128", "--set", "medium.model=filtered-random",
+                          "--set", "medium.n_channels=256", "--null-draws", "12")
+    assert rc == 0
+    st = json.loads((out / "statistics.json").read_text())
+    ens = st["ensemble"]
+    assert ens["verdict"] == "filtered-unitary"
+    fit = next(f for f in ens["fits"] if f["ensemble"] == "filtered-unitary")
+    # reference columns take N too: 96 + 48 controlled of 256 channels; the fit sees the 96 x 128 block
+    assert abs(fit["parameters"]["alpha"] - 96 / 256) < 0.08
+    mp = next(f for f in ens["fits"] if f["ensemble"] == "iid-gaussian")
+    assert not mp["fits"] and mp["z"] > 4

@@ -175,3 +175,92 @@ def test_bad_arguments_and_config():
         DeviceConfig().replace({"medium.drift_step_s": 0.1})
     cfg = DeviceConfig.preset("ideal", n_in=8, n_out=16).replace({"medium.decorrelation_time_s": 3.0})
     assert isinstance(build_medium(cfg, 0), DriftingMedium)
+
+
+# ---- drift that keeps the medium's class -------------------------------------------------------------
+def _cond(t, rank=None):
+    s = np.linalg.svd(np.asarray(t, dtype=np.complex128), compute_uv=False)
+    s = s[:rank] if rank else s
+    return s[0] / s[-1]
+
+
+def _fiber(basis, n_in=None, n_out=None, **kw):
+    from photonics.medium import MultimodeFiberMedium
+    from photonics.medium.fiber_modes import solve_fiber_modes
+
+    a = 10e-6
+    n = solve_fiber_modes(core_radius_m=a, numerical_aperture=0.2, wavelength_m=1.064e-6).n_modes
+    return MultimodeFiberMedium(n_in or n, n_out or n, 2, wavelength_m=1.064e-6, core_radius_m=a, numerical_aperture=0.2,
+                                basis=basis, **kw), n
+
+
+@pytest.mark.parametrize("case", ["filtered", "fiber-weak", pytest.param("fiber-strong-pixels", marks=pytest.mark.slow), "measured-fiber"])
+def test_unitary_media_stay_quasi_unitary_while_they_drift(case):
+    """Acceptance: condition number within 1.5x of the static medium's at every correlation down
+    to 0.1 (Gaussian innovations would take a fiber to Marchenko-Pastur: 6.7 -> 188 -> 842)."""
+    from photonics.medium import FilteredRandomMedium
+
+    rank = None
+    if case == "filtered":
+        base = FilteredRandomMedium(64, 128, 1, n_channels=256)
+    elif case == "fiber-weak":
+        base, _ = _fiber("modes", deformation_rms=5e-4, mode_dependent_loss_db=10.0)
+    elif case == "fiber-strong-pixels":
+        base, rank = _fiber("pixels", 100, 256, deformation_rms=3e-3, bend_curvature_rms_per_m=30.0,
+                            correlation_length_m=1e-4, mode_dependent_loss_db=10.0)
+    else:
+        fib, _ = _fiber("modes", deformation_rms=5e-4, mode_dependent_loss_db=10.0)
+        base = MeasuredMedium(fib.matrix().astype(np.complex128) * 3.7)
+    d = DriftingMedium(base, TAU, seed=5, step_s=TAU / 25)
+    assert d.innovation_model == "unitary"
+    t0 = d.matrix().astype(np.complex128)
+    c0 = _cond(t0, rank)
+    for t in TAU * np.array([0.1, 0.5, 1.0, 1.6, 2.3]):  # correlation 0.90 .. 0.10
+        tt = d.matrix(time_s=float(t)).astype(np.complex128)
+        assert _cond(tt, rank) / c0 < 1.5 and c0 / _cond(tt, rank) < 1.5, (case, t)
+    # the decorrelation: E[T_k] = exp(-t/tau) T_0. The walk acts on the medium's N internal
+    # channels (68 fiber modes...), so one realisation's correlation scatters by ~1/sqrt(N)
+    tt = d.matrix(time_s=TAU).astype(np.complex128)
+    corr = np.real(np.vdot(t0, tt)) / (np.linalg.norm(t0) * np.linalg.norm(tt))
+    n_channels = d._q0.shape[0]
+    assert abs(corr - math.exp(-1.0)) < 1.5 / math.sqrt(n_channels), (case, corr)
+    # deterministic whatever the query order
+    again = DriftingMedium(base, TAU, seed=5, step_s=TAU / 25)
+    again.matrix(time_s=3.0)
+    assert np.array_equal(again.matrix(time_s=TAU), d.matrix(time_s=TAU))
+
+
+def test_gaussian_drift_of_a_fiber_turns_it_into_marchenko_pastur():
+    base, _ = _fiber("modes", deformation_rms=5e-4, mode_dependent_loss_db=3.0)
+    d = DriftingMedium(base, TAU, seed=5, step_s=TAU / 50, model="gaussian")
+    assert d.innovation_model == "gaussian-row-power"
+    assert _cond(d.matrix(time_s=2.3 * TAU)) > 10 * _cond(d.matrix())
+
+
+def test_unitary_walk_step_is_unitary_with_mean_c():
+    from photonics.medium.drifting import unitary_walk_step
+
+    rng = np.random.default_rng(0)
+    n = 9
+    acc = np.zeros((n, n), dtype=complex)
+    for k in range(4000):
+        q = np.eye(n, dtype=complex)
+        unitary_walk_step(q, 0.8, rng, groups=np.array([0, 0, 0, 1, 1, 2, 2, 2, 2]))
+        assert np.allclose(q.conj().T @ q, np.eye(n), atol=1e-12)
+        assert np.all(q[np.ix_([0, 1, 2], [3, 4, 5, 6, 7, 8])] == 0)  # pairs stay within a group
+        acc += q
+    mean = acc / 4000
+    assert np.allclose(mean, 0.8 * np.eye(n), atol=5 * 0.6 / math.sqrt(4000))  # E[W] = c I
+
+
+def test_drift_model_config():
+    cfg = DeviceConfig.preset("ideal", n_in=32, n_out=64).replace(
+        {"medium.model": "filtered-random", "medium.decorrelation_time_s": 1.0}
+    )
+    assert build_medium(cfg, 0).innovation_model == "unitary"
+    assert build_medium(cfg.replace({"medium.drift_model": "gaussian"}), 0).innovation_model == "gaussian-row-power"
+    with pytest.raises(ConfigError, match="unitary drift needs"):
+        build_medium(DeviceConfig.preset("ideal", n_in=8, n_out=16).replace(
+            {"medium.decorrelation_time_s": 1.0, "medium.drift_model": "unitary"}), 0)
+    with pytest.raises(ConfigError, match="medium.drift_model"):
+        DeviceConfig().replace({"medium.drift_model": "brownian"})
