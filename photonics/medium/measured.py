@@ -12,7 +12,8 @@ with nothing declaring its axes is refused (a transposed TM is a different mediu
 
 Scale: by default the matrix is rescaled so that its signal block has mean |T_ij|^2 = 1/n_in
 (the normalisation of every medium, behind the device's power model). The absolute scale is
-kept: ``scale`` (the factor applied), ``absolute_mean_abs2`` (mean |T_ij|^2 in the file's
+kept: ``scale`` (the factor applied), ``absolute_rms`` (root mean |T_ij|^2 in the file's
+units, finite for any finite matrix), ``absolute_mean_abs2`` (mean |T_ij|^2 in the file's
 units) and ``absolute_transmission`` (mean over signal inputs of sum_i |T_ij|^2: the fraction
 of an input's power reaching the outputs, if the file holds field-amplitude ratios);
 :meth:`MeasuredMedium.absolute_matrix` returns the file's numbers; ``normalize=False`` keeps
@@ -233,6 +234,10 @@ class MeasuredMedium(DenseMedium):
             raise ValidationError(f"tm must be a 2-D matrix (n_out, n_cols) (got shape {t.shape})")
         if not np.any(t):
             raise ValidationError("tm is all zero")
+        # work in units of the largest |entry| (scale-safe: entries of 1e200 or 1e-200 neither
+        # overflow nor vanish in the squares below); the absolute scale is restored in `scale`
+        peak = float(np.max(np.abs(t)))
+        t = t / peak
         ref_mode = check_choice(reference_columns, "reference_columns", REFERENCE_SOURCES, error=ValidationError)
         self.output_basis = check_choice(output_basis, "output_basis", ("pixels", "modes"), error=ValidationError)
         n_out, have = t.shape
@@ -276,15 +281,27 @@ class MeasuredMedium(DenseMedium):
                     + ("and reference_columns='file' asks for the file's own; " if ref_mode == "file" and have == n_in else "but more than n_in; ")
                     + f"give exactly n_in={have} signal columns (reference synthesised), all {need}, or name the reference inputs (reference_indices)"
                 )
-        p = float(np.mean(np.abs(full[:, :n_in]) ** 2))
-        self.absolute_mean_abs2 = p
-        self.absolute_transmission = float(np.mean(np.sum(np.abs(full[:, :n_in]) ** 2, axis=0)))
-        self.scale = 1.0 / math.sqrt(p * n_in) if normalize else 1.0
+        p_unit = float(np.mean(np.abs(full[:, :n_in]) ** 2))  # mean |T_ij|^2 in units of peak^2
+        if not p_unit > 0:
+            raise ValidationError(f"the {n_in} signal columns of tm are all zero; nothing reaches the camera from the inputs")
+        dead = np.flatnonzero(~np.any(full[:, :n_in], axis=0))
+        if dead.size:
+            log.warning("measured TM: %d signal input(s) reach no output (all-zero columns, e.g. %s)", dead.size, dead[:5].tolist())
+        with np.errstate(over="ignore"):  # an absurd absolute scale is reported as inf, never used
+            self.absolute_mean_abs2 = p_unit * peak * peak
+            self.absolute_transmission = float(np.mean(np.sum(np.abs(full[:, :n_in]) ** 2, axis=0))) * peak * peak
+        self.absolute_rms = math.sqrt(p_unit) * peak  # finite for any finite matrix
+        # T_normalised = T / (peak sqrt(p_unit n_in)); scale multiplies the file's numbers
+        self.scale = 1.0 / (math.sqrt(p_unit * n_in) * peak) if normalize else 1.0
+        unit_factor = 1.0 / math.sqrt(p_unit * n_in) if normalize else peak
+        if not normalize and peak > float(np.finfo(np.float32).max) / 1e3:
+            raise ValidationError(f"tm entries reach {peak:.3g}, too large for the float32 fields of a projection; "
+                                  "load it normalised (normalize=True) or rescale it")
         self.normalized = bool(normalize)
         self.n_out = n_out
         self.n_in = n_in
         self.n_cols = full.shape[1]
-        self._set_split(split_layout(full * self.scale), n_in)
+        self._set_split(split_layout(full * unit_factor), n_in)
 
     def _synthetic(self, t: np.ndarray, n_ref: int, how: str) -> np.ndarray:
         n_out, n_in = t.shape
@@ -362,6 +379,7 @@ class MeasuredMedium(DenseMedium):
             scale=self.scale,
             normalized=self.normalized,
             absolute_mean_abs2=self.absolute_mean_abs2,
+            absolute_rms=self.absolute_rms,
             absolute_transmission=self.absolute_transmission,
             reference_columns=self.reference_columns,
             reference_indices=self.reference_indices,

@@ -255,3 +255,34 @@ def test_measured_fiber_drifts_unitarily():
     s0 = np.linalg.svd(d.matrix().astype(np.complex128), compute_uv=False)
     s1 = np.linalg.svd(d.matrix(time_s=2.3).astype(np.complex128), compute_uv=False)
     assert np.allclose(s0, s1, rtol=1e-4)  # the singular values never change
+
+
+def test_any_absolute_scale_loads_and_the_scale_is_kept(tmp_path):
+    """Entries of 1e200 or 1e-200 give the same normalised medium (no overflow to zeros, no
+    division by zero) and the absolute scale is reported; a dead input is tolerated, an
+    all-zero signal block refused."""
+    import warnings
+
+    from photonics.errors import ValidationError
+    from photonics.medium import MeasuredMedium
+
+    rng = np.random.default_rng(0)
+    t = rng.normal(size=(16, 24)) + 1j * rng.normal(size=(16, 24))
+    ref = MeasuredMedium(t, 16, output_basis="pixels")
+    rms = float(np.sqrt(np.mean(np.abs(t[:, :16]) ** 2)))
+    for factor in (1e200, 1e-200):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no overflow or division warnings either
+            med = MeasuredMedium(t * factor, 16)
+        assert np.allclose(med.matrix(), ref.matrix(), rtol=1e-5, atol=1e-7)
+        assert med.absolute_rms == pytest.approx(rms * factor, rel=1e-12)
+        assert np.allclose(med.absolute_matrix(None, slice(0, 16)), t[:, :16] * factor, rtol=1e-5)
+    dead = t.copy()
+    dead[:, 3] = 0
+    assert np.isfinite(MeasuredMedium(dead, 16).matrix()).all()
+    zero_signal = t.copy()
+    zero_signal[:, :16] = 0
+    with pytest.raises(ValidationError, match="signal columns of tm are all zero"):
+        MeasuredMedium(zero_signal, 16)
+    with pytest.raises(ValidationError, match="too large for the float32"):
+        MeasuredMedium(t * 1e200, 16, normalize=False)
