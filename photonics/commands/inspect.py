@@ -42,7 +42,8 @@ CAMERA_LIMIT = 1 << 26
 def register(sub) -> None:
     p = sub.add_parser("inspect", help="speckle and TM statistics of a device, as PNG plots and a JSON file")
     add_device_arguments(p)
-    p.add_argument("--out", required=True, help="output folder (created if missing)")
+    p.add_argument("--out", required=True, help="output folder (created if missing; refused if it holds files, unless --force)")
+    p.add_argument("--force", action="store_true", help="write into an existing, non-empty --out folder")
     p.add_argument("--frames", type=int, default=16, help="random inputs (speckle images) to analyse (default 16)")
     p.add_argument("--density", type=float, default=0.5, help="fraction of ON modes of the random DMD inputs")
     p.add_argument("--max-pixels", type=int, default=65536, help="camera pixels analysed at most (whole image rows)")
@@ -234,18 +235,21 @@ def inspect_device(
 
 
 def run(args) -> int:
-    import json
 
     from ..device import OPU
+    from ..instrument import check_output_dir
 
     cfg = device_from_args(args)
+    check_output_dir(args.out, force=args.force)
     opu = OPU(cfg, seed=args.seed)
     st = inspect_device(
         opu, args.out, n_frames=args.frames, density=args.density, max_pixels=args.max_pixels, max_inputs=args.max_inputs, seed=args.seed,
         n_null=args.null_draws, max_verdict=args.max_verdict,
     )
     if args.json:
-        print(json.dumps(st, indent=2, default=str))
+        from ..io import json_text
+
+        print(json_text(st))
         return 0
     sp, tm = st["speckle"], st["tm"]
     c = sp["contrast"]

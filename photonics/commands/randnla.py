@@ -33,7 +33,8 @@ def register(sub) -> None:
     s.add_argument("--sketch", choices=("optical", "optical-probes", "gaussian", "rademacher"), default="optical")
     s.add_argument("--bits", type=int, default=8, help="bit planes per sign half (optical sketch)")
     s.add_argument("--transpose", choices=("auto", "rows", "columns"), default="auto", help="send the rows or the columns of A")
-    s.add_argument("--out", required=True, help="output .h5 file")
+    s.add_argument("--out", required=True, help="output .h5 file (refused if it exists, unless --force; never the input)")
+    s.add_argument("--force", action="store_true", help="replace an existing --out file")
     s.set_defaults(func=run_svd)
 
     t = rs.add_parser("trace", help="Hutchinson / Hutch++ estimate of tr(A) with optical probes")
@@ -41,14 +42,18 @@ def register(sub) -> None:
     t.add_argument("--matvecs", type=int, required=True, help="probes (hutchinson) or matvec budget (hutch++)")
     t.add_argument("--method", choices=("hutchinson", "hutch++"), default="hutchinson")
     t.add_argument("--probes", choices=("optical", "rademacher", "gaussian"), default="optical")
-    t.add_argument("--out", default=None, help="optional .json file for the estimate and its cost")
+    t.add_argument("--out", default=None, help="optional .json file for the estimate and its cost (refused if it exists, unless --force)")
+    t.add_argument("--force", action="store_true", help="replace an existing --out file")
     t.set_defaults(func=run_trace)
 
 
 def _inputs(args):
+    from ..instrument import check_output_file
     from .project import load_input
 
     cfg = device_from_args(args)
+    if args.out:
+        check_output_file(args.out, force=args.force, inputs=[args.input])
     return cfg, load_input(args.input)
 
 

@@ -39,7 +39,8 @@ def register(sub) -> None:
         description="Roofline model of one training step (see photonics.scaling): BP on GPUs, DFA with a digital "
         "random matrix, DFA with the projection on the OPU. Finds the width where optical DFA catches up with BP.",
     )
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing; refused if it holds files, unless --force)")
+    p.add_argument("--force", action="store_true", help="write into an existing, non-empty --out folder")
     g = p.add_argument_group("GPU")
     g.add_argument("--gpu-tflops", type=float, default=67.0, help="peak TFLOP/s of the precision used (default 67, H100 FP32)")
     g.add_argument("--gpu-efficiency", type=float, default=0.7, help="fraction of peak reached by large GEMMs (default 0.7)")
@@ -109,9 +110,11 @@ def build(args):
 def run(args) -> int:
     from pathlib import Path
 
+    from ..instrument import check_output_dir
     from ..scaling import scaling_study, write_study
 
     gpu, opu, base = build(args)
+    check_output_dir(args.out, force=args.force)
     widths = _ints(args.widths) if args.widths else None
     depths = _ints(args.depths)
     rates = _floats(args.rates_hz) if args.rates_hz else None
