@@ -441,10 +441,14 @@ def reference_truth(opu, result: ReferenceCharacterization, *, seed: int = 0, n_
 
 @dataclass(frozen=True)
 class ReferenceChoice(CalibrationResult):
-    """Scan of the reference strength (fraction of reference modes) and the chosen one."""
+    """Scan of the reference strength (fraction of reference modes) and the chosen one.
+
+    Each candidate is a device of its own (another reference block); ``frames_used`` and
+    ``device_time_s`` are what all of them cost together, to be added to a calibration's total.
+    """
 
     KIND = "reference_choice"
-    UNITS = {"fractions": "reference modes / n_in"}
+    UNITS = {"fractions": "reference modes / n_in", "device_time_s": "s", "frames_used": "frames"}
 
     scheme: str
     max_saturated_fraction: float
@@ -457,6 +461,8 @@ class ReferenceChoice(CalibrationResult):
     chosen_relative_error: Measured
     true_relative_error_exact: np.ndarray | None = None
     true_relative_error_strong: np.ndarray | None = None
+    frames_used: int = 0
+    device_time_s: float = 0.0
 
 
 def choose_reference_fraction(
@@ -499,9 +505,12 @@ def choose_reference_fraction(
     max_saturated_fraction = check_real(max_saturated_fraction, "max_saturated_fraction", low=0.0, high=1.0, error=ValidationError)
     rows = []
     truth_ex, truth_sr = [], []
+    frames, device_time = 0, 0.0
     for f in fr:
         opu = OPU(config.replace({"reference.fraction": float(f)}), seed=seed)
         c = characterize_reference(opu, n_inputs=n_inputs, n_calibration_frames=n_calibration_frames, exposure_s=exposure_s, seed=seed)
+        frames += opu.frames_used
+        device_time += opu.device_time_s
         rows.append(c)
         if with_truth:
             t = reference_truth(opu, c, seed=seed)
@@ -529,4 +538,6 @@ def choose_reference_fraction(
         chosen_relative_error=rows[idx].relative_error(scheme),
         true_relative_error_exact=np.array(truth_ex) if with_truth else None,
         true_relative_error_strong=np.array(truth_sr) if with_truth else None,
+        frames_used=int(frames),
+        device_time_s=float(device_time),
     )

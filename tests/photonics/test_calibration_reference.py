@@ -117,3 +117,18 @@ def test_roundtrip_and_bad_inputs(lab, tmp_path):
         characterize_reference(opu, n_inputs=1)
     with pytest.raises(ValidationError, match="fractions"):
         choose_reference_fraction(opu.config, fractions=())
+
+
+def test_reference_choice_counts_the_frames_of_its_candidate_devices():
+    from photonics import OPU, DeviceConfig
+    from photonics.calibration import characterize_reference, choose_reference_fraction
+
+    cfg = DeviceConfig.preset("lab-cmos", n_in=32, n_out=64)
+    choice = choose_reference_fraction(cfg, seed=0, fractions=(0.25, 0.5), n_inputs=4, n_calibration_frames=4)
+    expected = 0
+    for f in (0.25, 0.5):  # each candidate characterised on a fresh device of its own
+        opu = OPU(cfg.replace({"reference.fraction": f}), seed=0)
+        characterize_reference(opu, n_inputs=4, n_calibration_frames=4, seed=0)
+        expected += opu.frames_used
+    assert choice.frames_used == expected > 0
+    assert choice.device_time_s == pytest.approx(expected * cfg.frame_period_s)
