@@ -62,7 +62,7 @@ __all__ = [
     "square_shape",
 ]
 
-MEDIUM_MODELS = ("gaussian", "speckle", "multislice", "measured")
+MEDIUM_MODELS = ("gaussian", "speckle", "multislice", "measured", "fiber", "filtered-random")
 #: Models whose transmission matrix can be regenerated block by block (procedural storage).
 PROCEDURAL_MODELS = ("gaussian", "speckle")
 MODULATORS = ("dmd", "slm")
@@ -208,11 +208,15 @@ class MediumConfig(_Config):
         TM model (see :mod:`photonics.medium`): ``"gaussian"`` (i.i.d. circular Gaussian, the
         ideal), ``"speckle"`` (finite speckle grain: the Gaussian field low-pass filtered by a
         circular camera-plane pupil), ``"multislice"`` (beam propagation through a slab of
-        random phase screens), ``"measured"`` (a TM loaded from HDF5).
-    n_in : int
-        Input modes (DMD macropixels) carrying the signal.
-    n_out : int
-        Camera pixels read out.
+        random phase screens), ``"measured"`` (a TM loaded from a file: HDF5, .npy, .npz,
+        .mat), ``"fiber"`` (a multimode fiber: guided modes, random mode coupling,
+        mode-dependent loss; mode or pixel basis), ``"filtered-random"`` (a block of a Haar
+        unitary on ``n_channels`` channels: quasi-unitary scattering with incomplete control).
+    n_in : int or None
+        Input modes (DMD macropixels) carrying the signal; ``None``: 1024, or, for a
+        ``measured`` medium, read from the file (its inputs minus ``reference_indices``).
+    n_out : int or None
+        Camera pixels read out; ``None``: 1024, or, for ``measured``, read from the file.
     seed : int or None
         Seed of the medium's static disorder. ``None``: derived from the device seed, so
         ``OPU(config, seed=s)`` gives a different medium per ``s``; an int pins the medium.
@@ -254,21 +258,82 @@ class MediumConfig(_Config):
         ``multislice`` model: grid points per camera pixel pitch (the camera samples every
         q-th grid point), 1..16; room for light scattered beyond the camera's sampling band.
     path : str or None
-        ``measured`` model: HDF5 file holding the TM (required).
+        ``measured`` model: file holding the TM (required): HDF5 (.h5, MATLAB v7.3), NumPy
+        .npy / .npz or MATLAB .mat.
     dataset : str or None
-        ``measured`` model: dataset name in that file; ``None``: ``transmission_matrix`` or
-        the only 2-D array in the file.
+        ``measured`` model: dataset / array / variable name in that file; ``None``:
+        ``transmission_matrix`` or the only 2-D array in the file.
+    input_axis : str or None
+        ``measured`` model: which axis of the stored matrix holds the inputs, ``"columns"``
+        (stored n_out x n_in, y = T x) or ``"rows"`` (stored n_in x n_out); ``None``: what the
+        file declares (attribute / entry ``input_axis``; toolkit files: columns), else the
+        sizes n_in / n_out if given, else columns for a non-square matrix; an undeclared
+        square matrix is refused.
+    reference_columns : str
+        ``measured`` model: where the reference modes' columns come from when the device needs
+        them: ``"auto"`` (the file's columns ``reference_indices`` if given, or the columns after
+        the n_in signal ones if the file has them, else synthesised as ``"span"`` for a TM that
+        is not i.i.d. Gaussian and ``"gaussian"`` for one that is), ``"file"``, ``"span"``
+        (random superpositions of the signal columns: light the medium can carry) or
+        ``"gaussian"`` (i.i.d. circular Gaussian columns with the measured row powers).
+    reference_indices : tuple of int or None
+        ``measured`` model: input indices in the file used as the reference columns (the
+        other inputs are the signal, in file order).
+    normalize : bool
+        ``measured`` model: rescale to mean abs(T)^2 = 1/n_in (the device's power model); the
+        factor and the file's absolute transmission are kept and reported. False keeps the
+        file's numbers.
+    output_basis : str
+        ``"pixels"`` (rows are camera pixels of an image) or ``"modes"`` (rows are mode
+        amplitudes: no image, pixel-grid statistics are skipped). ``fiber``: the basis of both
+        sides (``"modes"``: n_in = n_out = the number of guided modes); ``measured``: what the
+        file's rows are.
+    n_channels : int or None
+        ``filtered-random`` model: channels N of the Haar unitary (>= signal + reference
+        columns and >= n_out); ``None``: 2 max(n_in + reference, n_out).
+    absorption : float
+        ``filtered-random`` model: uniform fraction of the power absorbed, in [0, 1).
+    fiber_profile : str
+        ``fiber`` model: ``"graded-index"`` (parabolic) or ``"step-index"``.
+    core_radius_m : float
+        ``fiber`` model: core radius [m].
+    numerical_aperture : float
+        ``fiber`` model: NA = sqrt(n_core^2 - n_cladding^2), in (0, core_index).
+    core_index : float
+        ``fiber`` model: core (axis) refractive index, in [1, 5].
+    fiber_length_m : float
+        ``fiber`` model: length [m].
+    bend_curvature_rms_per_m : float
+        ``fiber`` model: rms curvature of the random micro-bends along each axis [1/m]
+        (couple neighbouring mode groups).
+    deformation_rms : float
+        ``fiber`` model: rms relative amplitude of the random core-boundary deformation
+        (harmonics 0, 2, 3; couple modes within a group and groups two apart), in [0, 0.2].
+    perturbation_correlation_m : float
+        ``fiber`` model: correlation length of the perturbations along the fiber [m]; long
+        correlation lengths couple only (near-)degenerate modes (weak coupling, TM
+        block-diagonal by group), short ones every pair (strong coupling).
+    mode_dependent_loss_db : float
+        ``fiber`` model: extra loss of the worst-guided mode over the fiber [dB], >= 0.
+    output_pixel_m : float or None
+        ``fiber`` model (pixel basis): camera pixel size in the output-facet plane [m];
+        ``None``: 2.1 core radii / the shorter image side (the whole core imaged).
     decorrelation_time_s : float or None
         Any model: if set, the medium drifts with device time (DriftingMedium): the
         correlation between T(0) and T(t) is exp(-t / decorrelation_time_s) [s].
+    drift_model : str
+        ``"auto"``: Gaussian innovations for i.i.d. media, a random unitary walk for
+        quasi-unitary ones (``fiber``, ``filtered-random``, a ``measured`` TM whose ensemble is
+        not i.i.d. Gaussian), which keeps their spectrum; ``"gaussian"`` or ``"unitary"``
+        force one.
     drift_step_s : float or None
         Time step of the drift [s] (T is held constant within a step); ``None``:
         decorrelation_time_s / 100.
     """
 
     model: str = "gaussian"
-    n_in: int = 1024
-    n_out: int = 1024
+    n_in: int | None = None
+    n_out: int | None = None
     seed: int | None = None
     storage: str = "auto"
     transmission: float = 1.0
@@ -284,11 +349,32 @@ class MediumConfig(_Config):
     grid_oversampling: int = 4
     path: str | None = None
     dataset: str | None = None
+    input_axis: str | None = None
+    reference_columns: str = "auto"
+    reference_indices: tuple[int, ...] | None = None
+    normalize: bool = True
+    output_basis: str = "pixels"
+    n_channels: int | None = None
+    absorption: float = 0.0
+    fiber_profile: str = "graded-index"
+    core_radius_m: float = 25e-6
+    numerical_aperture: float = 0.2
+    core_index: float = 1.46
+    fiber_length_m: float = 1.0
+    bend_curvature_rms_per_m: float = 0.0
+    deformation_rms: float = 0.0
+    perturbation_correlation_m: float = 1e-3
+    mode_dependent_loss_db: float = 0.0
+    output_pixel_m: float | None = None
     decorrelation_time_s: float | None = None
     drift_step_s: float | None = None
+    drift_model: str = "auto"
 
     def __post_init__(self):
         check_choice(self.model, "medium.model", MEDIUM_MODELS)
+        self._check_model_fields()
+        if self.n_in is None or self.n_out is None:
+            self._resolve_sizes()
         check_int(self.n_in, "medium.n_in", low=1, high=2**31)
         check_int(self.n_out, "medium.n_out", low=1, high=2**31)
         if self.seed is not None:
@@ -331,13 +417,79 @@ class MediumConfig(_Config):
             if v is not None and (not isinstance(v, str) or not v):
                 raise ConfigError(f"medium.{name} must be a non-empty string (got {v!r})")
         if self.model == "measured" and self.path is None:
-            raise ConfigError("medium.path is required for model 'measured' (an HDF5 file holding the n_out x n_cols TM)")
+            raise ConfigError("medium.path is required for model 'measured' (a .h5/.npy/.npz/.mat file holding the TM)")
         if self.decorrelation_time_s is not None:
             check_real(self.decorrelation_time_s, "medium.decorrelation_time_s", low=0.0, low_inclusive=False, unit="s")
         if self.drift_step_s is not None:
             if self.decorrelation_time_s is None:
                 raise ConfigError("medium.drift_step_s needs medium.decorrelation_time_s (the medium is static without it)")
             check_real(self.drift_step_s, "medium.drift_step_s", low=0.0, low_inclusive=False, unit="s")
+
+    def _check_model_fields(self) -> None:
+        """Validate the fields of the fiber, filtered-random and measured models."""
+        if self.input_axis is not None:
+            check_choice(self.input_axis, "medium.input_axis", ("columns", "rows"))
+        check_choice(self.reference_columns, "medium.reference_columns", ("auto", "file", "span", "gaussian"))
+        if self.reference_indices is not None:
+            if not isinstance(self.reference_indices, tuple) or not self.reference_indices:
+                raise ConfigError(f"medium.reference_indices must be a non-empty list of input indices (got {self.reference_indices!r})")
+            for v in self.reference_indices:
+                check_int(v, "medium.reference_indices entry", low=0)
+            if len(set(self.reference_indices)) != len(self.reference_indices):
+                raise ConfigError(f"medium.reference_indices has repeated indices ({list(self.reference_indices)})")
+        if not isinstance(self.normalize, bool):
+            raise ConfigError(f"medium.normalize must be true or false (got {self.normalize!r})")
+        check_choice(self.output_basis, "medium.output_basis", ("pixels", "modes"))
+        if self.n_channels is not None:
+            check_int(self.n_channels, "medium.n_channels", low=2, high=1 << 22)
+        check_real(self.absorption, "medium.absorption", low=0.0, high=1.0, high_inclusive=False)
+        check_choice(self.fiber_profile, "medium.fiber_profile", ("graded-index", "step-index"))
+        check_real(self.core_radius_m, "medium.core_radius_m", low=0.0, high=1e-2, low_inclusive=False, unit="m")
+        check_real(self.core_index, "medium.core_index", low=1.0, high=5.0)
+        check_real(self.numerical_aperture, "medium.numerical_aperture", low=0.0, high=self.core_index, low_inclusive=False, high_inclusive=False)
+        check_real(self.fiber_length_m, "medium.fiber_length_m", low=0.0, high=1e5, low_inclusive=False, unit="m")
+        check_real(self.bend_curvature_rms_per_m, "medium.bend_curvature_rms_per_m", low=0.0, high=1e6, unit="1/m")
+        check_real(self.deformation_rms, "medium.deformation_rms", low=0.0, high=0.2)
+        check_real(self.perturbation_correlation_m, "medium.perturbation_correlation_m", low=0.0, high=1e3, low_inclusive=False, unit="m")
+        check_real(self.mode_dependent_loss_db, "medium.mode_dependent_loss_db", low=0.0, high=100.0, unit="dB")
+        if self.output_pixel_m is not None:
+            check_real(self.output_pixel_m, "medium.output_pixel_m", low=0.0, high=1e-2, low_inclusive=False, unit="m")
+        check_choice(self.drift_model, "medium.drift_model", ("auto", "gaussian", "unitary"))
+
+    def _resolve_sizes(self) -> None:
+        """Fill n_in / n_out left unset: 1024 each, or the measured file's sizes."""
+        if self.model != "measured":
+            for name in ("n_in", "n_out"):
+                if getattr(self, name) is None:
+                    object.__setattr__(self, name, 1024)
+            return
+        if self.path is None:
+            raise ConfigError("medium.path is required for model 'measured' (a .h5/.npy/.npz/.mat file holding the TM)")
+        from .medium.tm_files import read_tm_header
+
+        try:
+            header = read_tm_header(self.path, self.dataset)
+        except (FileNotFoundError, FileFormatError) as exc:
+            raise ConfigError(f"medium.n_in / n_out are read from medium.path, which failed: {exc}") from None
+        rows, cols = header.shape
+        axis = self.input_axis or header.input_axis
+        if axis is None:
+            if rows == cols:
+                raise ConfigError(
+                    f"{self.path}: the stored transmission matrix is square ({rows} x {cols}) and nothing says which axis "
+                    "holds the inputs: set medium.input_axis = 'columns' (stored n_out x n_in) or 'rows' (stored n_in x n_out)"
+                )
+            given = {k: v for k, v in (("n_in", self.n_in), ("n_out", self.n_out)) if v is not None}
+            axis = "columns"
+            if given and ("n_in" in given and given["n_in"] == rows or "n_out" in given and given["n_out"] == cols):
+                axis = "rows"
+        n_out, n_inputs = (rows, cols) if axis == "columns" else (cols, rows)
+        n_ref = len(self.reference_indices) if self.reference_indices is not None else 0
+        if self.n_out is None:
+            object.__setattr__(self, "n_out", n_out)
+        if self.n_in is None:
+            object.__setattr__(self, "n_in", n_inputs - n_ref)
+        object.__setattr__(self, "input_axis", axis)
 
     @property
     def image_shape(self) -> tuple[int, int]:

@@ -1,10 +1,13 @@
 """Run every calibration on a device and write the report: HDF5, summary.json and plots.
 
 :func:`calibrate_device` runs, in order, each step as a lab would (later steps use earlier
-results): photon transfer -> dark/flat maps -> exposure choice -> speckle -> TM retrieval ->
-reference (linear mode) -> reference strength scan -> drift. A step that cannot run on the
-device (e.g. no shot noise, a phase SLM instead of a DMD) is recorded as failed with its
-message and the others go on.
+results): EMVA 1288 (photon transfer, dark current, saturation, linearity, SNR, DSNU/PRNU and
+the dark/flat maps) -> exposure choice -> speckle -> TM retrieval -> reference (linear mode)
+-> reference strength scan -> drift. A step that cannot run on the device (e.g. no shot
+noise, a phase SLM instead of a DMD) is recorded as failed with its message and the others
+go on. :func:`write_report` writes ``calibration.h5``, ``summary.json``, the PNG plots and the
+EMVA 1288 datasheet ``datasheet.html``; :func:`write_emva_report` writes the same for an
+:class:`~photonics.calibration.emva1288.EMVA1288Result` alone (recorded frames).
 
 What the routines know about the device is what a lab knows: the DMD patterns sent, the
 exposure, the bit depth, the camera's black-level register, the laser wavelength and the
@@ -29,10 +32,12 @@ from tqdm.auto import tqdm
 
 from ..camera import reading_statistics
 from ..errors import PhotonicsError, ValidationError
+from .dark_current import DarkCurrentResult
 from .drift import DriftResult, drift_truth, measure_drift, recalibration_interval
+from .emva1288 import EMVA1288Result, analyze_emva1288, emva_quantities, measure_emva1288
 from .exposure import ExposureChoice, choose_exposure
-from .maps import FixedPatternMaps, measure_fixed_pattern
-from .photon_transfer import PhotonTransferResult, measure_photon_transfer
+from .maps import FixedPatternMaps
+from .photon_transfer import PhotonTransferResult
 from .reference import (
     ReferenceCharacterization,
     ReferenceChoice,
@@ -51,14 +56,30 @@ __all__ = [
     "CalibrationReport",
     "calibrate_device",
     "device_truth",
+    "emva_truth",
     "summary_dict",
+    "emva_summary_dict",
     "write_report",
+    "write_emva_report",
 ]
 
 #: Steps of a full calibration, in the order they run.
-STEPS = ("photon_transfer", "fixed_pattern", "exposure", "speckle", "tm", "reference", "reference_choice", "drift", "probe_sweep")
+STEPS = ("emva1288", "exposure", "speckle", "tm", "reference", "reference_choice", "drift", "probe_sweep")
 #: Steps run by default (the probe-count sweep is opt-in: it repeats the TM retrieval).
 DEFAULT_STEPS = STEPS[:-1]
+#: Step names of earlier releases, now parts of the EMVA 1288 step.
+STEP_ALIASES = {"photon_transfer": "emva1288", "fixed_pattern": "emva1288"}
+
+
+def canonical_steps(steps) -> list[str]:
+    """``steps`` with aliases resolved, checked against :data:`STEPS`, in the canonical order."""
+    names = {STEP_ALIASES.get(s, s) for s in steps}
+    unknown = sorted(names - set(STEPS))
+    if unknown:
+        raise ValidationError(
+            f"unknown calibration step(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(STEPS + tuple(STEP_ALIASES))}"
+        )
+    return [s for s in STEPS if s in names]
 
 
 @dataclass(frozen=True)
@@ -79,8 +100,7 @@ class CalibrationReport(CalibrationResult):
     step_wall_s: dict = field(default_factory=dict)
     step_device_time_s: dict = field(default_factory=dict)
     failures: dict = field(default_factory=dict)
-    photon_transfer: PhotonTransferResult | None = None
-    fixed_pattern: FixedPatternMaps | None = None
+    emva1288: EMVA1288Result | None = None
     exposure: ExposureChoice | None = None
     speckle: SpeckleCharacterization | None = None
     tm: TMRetrieval | None = None
@@ -88,6 +108,21 @@ class CalibrationReport(CalibrationResult):
     reference_choice: ReferenceChoice | None = None
     drift: DriftResult | None = None
     probe_sweep: ProbeSweep | None = None
+
+    @property
+    def photon_transfer(self) -> PhotonTransferResult | None:
+        """The photon-transfer part of the EMVA 1288 step."""
+        return self.emva1288.photon_transfer if self.emva1288 is not None else None
+
+    @property
+    def fixed_pattern(self) -> FixedPatternMaps | None:
+        """The spatial part (DSNU/PRNU, maps) of the EMVA 1288 step."""
+        return self.emva1288.fixed_pattern if self.emva1288 is not None else None
+
+    @property
+    def dark_current(self) -> DarkCurrentResult | None:
+        """The dark-current part of the EMVA 1288 step."""
+        return self.emva1288.dark_current if self.emva1288 is not None else None
 
 
 def calibrate_device(
@@ -101,6 +136,8 @@ def calibrate_device(
     probe_sweep_factors=(3.0, 4.0, 6.0, 8.0),
     drift_max_time_s: float = 1e4,
     seed: int = 0,
+    emva_mode: str = "irradiance",
+    emva_series=None,
     progress: bool = False,
 ) -> CalibrationReport:
     """Characterise a device from measurements only (see the module docstring).
@@ -110,7 +147,8 @@ def calibrate_device(
     opu : photonics.OPU
         The device; its clock and frame counter advance.
     steps : sequence of str
-        Steps to run (subset of :data:`STEPS`, run in the canonical order).
+        Steps to run (subset of :data:`STEPS`, run in the canonical order; ``photon_transfer``
+        and ``fixed_pattern`` are aliases of ``emva1288``).
     tm_rows : int or None
         Camera pixels whose TM row is retrieved (a seeded random subset; None: all).
     tm_probes_per_input : float
@@ -125,16 +163,16 @@ def calibrate_device(
         Longest wait of the drift measurement [s of device time].
     seed : int
         Seed of every random pattern the routines send.
+    emva_mode : str
+        ``"irradiance"`` or ``"exposure"``: how the EMVA 1288 series varies the illumination.
+    emva_series : EMVASeries, optional
+        Frames already taken on this device (:func:`~photonics.calibration.emva1288.acquire_emva1288`,
+        e.g. to write them to disk too): the EMVA 1288 step analyses them instead of acquiring.
     progress : bool
         Show a progress bar over the steps.
     """
-    unknown = sorted(set(steps) - set(STEPS))
-    if unknown:
-        raise ValidationError(f"unknown calibration step(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(STEPS)}")
-    todo = [s for s in STEPS if s in set(steps)]
+    todo = canonical_steps(steps)
     cfg = opu.config
-    black = float(cfg.camera.black_level_dn)  # the camera's offset register: a setting the lab chooses
-    wavelength = float(cfg.laser.wavelength_m)  # the laser line: known
     res: dict[str, Any] = {}
     failures: dict[str, str] = {}
     t_start = time.perf_counter()
@@ -151,14 +189,13 @@ def calibrate_device(
         bar.set_postfix_str(step)
         t_step = time.perf_counter()
         try:
-            if step == "photon_transfer":
-                res[step] = measure_photon_transfer(opu, black_level_dn=black, wavelength_m=wavelength, progress=False)
-            elif step == "fixed_pattern":
-                res[step] = measure_fixed_pattern(opu, photon_transfer=res.get("photon_transfer"))
+            if step == "emva1288":
+                res[step] = analyze_emva1288(emva_series) if emva_series is not None else measure_emva1288(opu, mode=emva_mode)
             elif step == "exposure":
                 res[step] = choose_exposure(opu, seed=seed)
             elif step == "speckle":
-                res[step] = characterize_speckle(opu, exposure_s=exposure_for_signal(), maps=res.get("fixed_pattern"), seed=seed)
+                maps = res["emva1288"].fixed_pattern if "emva1288" in res else None
+                res[step] = characterize_speckle(opu, exposure_s=exposure_for_signal(), maps=maps, seed=seed)
             elif step == "tm":
                 res[step] = retrieve_tm(
                     opu,
@@ -210,53 +247,112 @@ def calibrate_device(
 def _evaluated_at(opu, time_s: float | None):
     """Ground-truth evaluation with the device clock set to ``time_s`` (restored on exit).
 
-    The frame counter is left as it is, so any frame taken meanwhile draws fresh noise; only
-    the clock (hence the state of a drifting medium) is moved. For truth comparisons only.
+    The clock is frames x frame period + idle time: the idle time is moved, and when ``time_s``
+    lies before the frames already taken the frame counter is set back too (for truth
+    comparisons only, which read noise-free quantities). On exit the frame counter is the
+    original plus the frames taken meanwhile (fresh noise), with the clock where it was.
     """
     if time_s is None or opu.medium.is_static:
         yield opu
         return
+    period = opu.config.frame_period_s
     state = opu.state_dict()
     moved = dict(state)
-    moved["idle_s"] = float(time_s) - state["frames"] * opu.config.frame_period_s
+    frames = min(int(state["frames"]), max(int(math.floor(float(time_s) / period)), 0))
+    moved["frames"] = frames
+    moved["idle_s"] = max(float(time_s) - frames * period, 0.0)
     opu.load_state_dict(moved)
     try:
         yield opu
     finally:  # back to the original clock; the frame counter keeps counting (fresh noise)
         now = opu.state_dict()
-        now["idle_s"] = state["idle_s"] - (now["frames"] - state["frames"]) * opu.config.frame_period_s
+        taken = int(now["frames"]) - frames
+        now["frames"] = int(state["frames"]) + taken
+        now["idle_s"] = max(state["idle_s"] - taken * period, 0.0)
         opu.load_state_dict(now)
+
+
+def emva_truth(camera, result: EMVA1288Result) -> dict[str, float | None]:
+    """Ground truth of the EMVA 1288 figures of ``result`` for a simulated ``camera`` (configured values).
+
+    Everything comes from the camera's configuration (:meth:`~photonics.camera.Camera.truth`)
+    at the exposures of the measurement, and from its noise model: the temporal dark noise at
+    the exposure sigma_d was taken at, the dark signal and the DSNU at their exposures, and
+    the EMVA saturation point as the level of the series whose *expected* temporal variance
+    (:meth:`~photonics.camera.Camera.expected_moments`, pixel maps and clipping included) is
+    the largest. The configured model has no row or column pattern: those parts are 0.
+    """
+    tr = camera.truth()
+    c = camera.config
+    p = result.photon_transfer
+    k = tr.system_gain_dn_per_e
+    dark = reading_statistics(c, 0.0, tr.dark_signal_e_at(p.dark_noise_exposure_s))
+    out: dict[str, float | None] = {
+        "system_gain_dn_per_e": k,
+        "quantum_efficiency": tr.quantum_efficiency,
+        "responsivity_dn_per_photon": tr.quantum_efficiency * k,
+        "read_noise_e": tr.read_noise_e,
+        "read_noise_dn": tr.read_noise_dn,
+        "temporal_dark_noise_e": math.sqrt(dark.temporal_var_e2),
+        "dark_signal_e": tr.dark_signal_e_at(p.exposure_s),
+        "linearity_error_pct": 0.0,
+        "dark_current_e_per_s": tr.dark_current_e_per_s,
+        "dark_current_var_e_per_s": tr.dark_current_e_per_s,
+        "dark_current_sd_e_per_s": tr.dark_current_sd_e_per_s,
+        "offset_sd_dn": tr.offset_sd_dn,
+        "dark_offset_dn": tr.black_level_dn,
+    }
+    mu_min = 0.5 + math.sqrt(0.25 + dark.total_var_e2)
+    out["absolute_sensitivity_threshold_e"] = mu_min
+    out["absolute_sensitivity_threshold_photons"] = mu_min / tr.quantum_efficiency
+    if math.isfinite(tr.saturation_capacity_e):
+        out["clip_saturation_capacity_e"] = tr.saturation_capacity_e - tr.dark_signal_e_at(float(p.level_exposure_s.max()))
+    if p.saturation_index >= 0 and p.power_w is not None and c.shot_noise:
+        var = np.array([float(np.mean(camera.expected_moments(pw, t)[1])) for pw, t in zip(p.power_w, p.level_exposure_s)])
+        j = int(np.argmax(var))
+        sat = float(p.power_w[j] * np.mean(camera.electrons_per_watt(p.level_exposure_s[j])))
+        out["saturation_capacity_e"] = sat
+        out["saturation_capacity_photons"] = sat / tr.quantum_efficiency
+        out["snr_max"] = math.sqrt(sat)
+        out["snr_max_db"] = 10 * math.log10(sat)
+        out["dynamic_range_db"] = 20 * math.log10(sat / mu_min)
+        out["dynamic_range_bits"] = math.log2(sat / mu_min)
+    m = result.fixed_pattern
+    if m is not None:
+        dsnu = tr.dsnu_e_at(m.exposure_s)
+        out.update({"dsnu_e": dsnu, "dsnu_col_e": 0.0, "dsnu_row_e": 0.0, "dsnu_pixel_e": dsnu, "dsnu_dn": dsnu * k,
+                    "prnu": tr.prnu, "prnu_col": 0.0, "prnu_row": 0.0, "prnu_pixel": tr.prnu})
+    return out
 
 
 def device_truth(opu, report: CalibrationReport) -> dict[str, float | None]:
     """Ground-truth values of the summary quantities (simulated devices; None where unknown).
 
-    Reads the camera's :meth:`~photonics.camera.Camera.truth`, its pixel maps, the medium
-    and the noise-free optical power, each at the device time its step ended (a drifting
-    medium has moved on since). Values that need dense matrices are skipped (None) for
-    devices too large for them.
+    The camera's figures are what is configured (:func:`emva_truth`); the medium and the
+    noise-free optical power are read at the device time each step ended (a drifting medium
+    has moved on since). Values that need dense matrices are skipped (None) for devices too
+    large for them.
     """
     cam = opu.camera
-    tr = cam.truth()
     c = opu.config.camera
+    tr = cam.truth()
     dark = reading_statistics(c, 0.0, tr.dark_signal_e)  # the camera's noise model of a dark reading
-    out: dict[str, float | None] = {
+    out: dict[str, float | None] = {  # the configured camera at its configured exposure
         "system_gain_dn_per_e": tr.system_gain_dn_per_e,
+        "quantum_efficiency": tr.quantum_efficiency,
         "read_noise_e": tr.read_noise_e,
         "read_noise_dn": tr.read_noise_dn,
         "temporal_dark_noise_e": math.sqrt(dark.temporal_var_e2),
         "dark_signal_e": tr.dark_signal_e,
-        "saturation_capacity_e": tr.saturation_capacity_e if math.isfinite(tr.saturation_capacity_e) else None,
-        "quantum_efficiency": tr.quantum_efficiency,
+        "dark_current_e_per_s": tr.dark_current_e_per_s,
+        "dark_current_sd_e_per_s": tr.dark_current_sd_e_per_s,
+        "offset_sd_dn": tr.offset_sd_dn,
+        "dsnu_e": tr.dsnu_e,
+        "prnu": tr.prnu,
         "linearity_error_pct": 0.0,
-        "dsnu_e": float(np.std(cam.dark_electrons(), ddof=1)),
-        "prnu": float(np.std(cam.prnu_map, ddof=1)),
     }
-    mu_min = math.sqrt(dark.total_var_e2 + 0.25) + 0.5
-    out["absolute_sensitivity_threshold_e"] = mu_min
-    if out["saturation_capacity_e"] is not None:
-        out["dynamic_range_db"] = 20.0 * math.log10(tr.saturation_capacity_e / mu_min)
-        out["snr_max"] = math.sqrt(tr.saturation_capacity_e)
+    if report.emva1288 is not None:  # the same at the exposures the EMVA 1288 step used
+        out.update(emva_truth(cam, report.emva1288))
     small = opu.n_out * opu.config.n_modes_total * 8 <= 2 * 1024**3
     when = report.step_device_time_s
     if report.exposure is not None and small:
@@ -302,23 +398,8 @@ def _estimates(report: CalibrationReport) -> dict[str, tuple[Measured, str]]:
         if m is not None:
             est[name] = (m, desc)
 
-    p = report.photon_transfer
-    if p is not None:
-        put("system_gain_dn_per_e", p.system_gain_dn_per_e, "overall system gain K (EMVA 1288 photon transfer)")
-        put("read_noise_e", p.read_noise_e, "read noise (temporal dark noise without the dark-current shot noise)")
-        put("read_noise_dn", p.read_noise_dn, "read noise in DN")
-        put("temporal_dark_noise_e", p.temporal_dark_noise_e, "EMVA temporal dark noise sigma_d")
-        put("dark_signal_e", p.dark_signal_e, "mean dark signal above the black level")
-        put("saturation_capacity_e", p.saturation_capacity_e, "electrons at which the output saturates")
-        put("quantum_efficiency", p.quantum_efficiency, "quantum efficiency (calibrated flat-field power)")
-        put("linearity_error_pct", p.linearity_error_pct, "EMVA linearity error (5-95 % of saturation)")
-        put("absolute_sensitivity_threshold_e", p.absolute_sensitivity_threshold_e, "signal at SNR = 1")
-        put("dynamic_range_db", p.dynamic_range_db, "dynamic range 20 log10(saturation / threshold)")
-        put("snr_max", p.snr_max, "SNR at saturation")
-    m = report.fixed_pattern
-    if m is not None:
-        put("dsnu_e" if m.dsnu_e is not None else "dsnu_dn", m.dsnu_e if m.dsnu_e is not None else m.dsnu_dn, "dark signal non-uniformity (EMVA DSNU)")
-        put("prnu", m.prnu, "photo-response non-uniformity (relative, EMVA PRNU)")
+    if report.emva1288 is not None:
+        est.update(emva_quantities(report.emva1288))
     e = report.exposure
     if e is not None:
         put("exposure_s", Measured(e.exposure_s, 0.0, "s"), f"chosen exposure (limited by {e.limited_by})")
@@ -361,12 +442,11 @@ def _finite(v):
     return v if math.isfinite(v) else None
 
 
-def summary_dict(report: CalibrationReport, truth: dict | None = None) -> dict:
-    """JSON-able summary: for each quantity the estimate, uncertainty, unit, ground truth and
-    relative error (non-finite numbers become null; see ``note``)."""
+def _quantity_entries(estimates: dict[str, tuple[Measured, str]], truth: dict | None) -> dict:
+    """name -> {estimate, uncertainty, unit, description[, truth, relative_error, note]} (JSON-able)."""
     truth = truth or {}
     q = {}
-    for name, (m, desc) in _estimates(report).items():
+    for name, (m, desc) in estimates.items():
         entry: dict[str, Any] = {
             "estimate": _finite(m.value),
             "uncertainty": _finite(m.uncertainty),
@@ -386,6 +466,29 @@ def summary_dict(report: CalibrationReport, truth: dict | None = None) -> dict:
         if not math.isfinite(m.value):
             entry["note"] = "not measurable with these data"
         q[name] = entry
+    return q
+
+
+def emva_summary_dict(result: EMVA1288Result, truth: dict | None = None) -> dict:
+    """JSON-able summary of an EMVA 1288 result alone (recorded frames): source, operating point, quantities."""
+    p = result.photon_transfer
+    return {
+        "source": result.source,
+        "standard": "EMVA 1288 Release 4.0 (linear)",
+        "mode": result.mode,
+        "image_shape": [result.image_rows, result.image_cols],
+        "bit_depth": result.bit_depth if result.bit_depth > 0 else None,
+        "wavelength_m": _finite(result.wavelength_m),
+        "levels": int(p.illumination.size),
+        "frames_per_level": int(p.frames_per_level),
+        "quantities": _quantity_entries(emva_quantities(result), truth),
+    }
+
+
+def summary_dict(report: CalibrationReport, truth: dict | None = None) -> dict:
+    """JSON-able summary: for each quantity the estimate, uncertainty, unit, ground truth and
+    relative error (non-finite numbers become null; see ``note``)."""
+    q = _quantity_entries(_estimates(report), truth)
     steps = {s: ("failed: " + report.failures[s]) if s in report.failures else "ok" for s in report.steps.split(",") if s}
     return {
         "device": report.device,
@@ -401,10 +504,11 @@ def summary_dict(report: CalibrationReport, truth: dict | None = None) -> dict:
 
 
 def write_report(report: CalibrationReport, out_dir: str | os.PathLike, *, opu=None, truth: dict | None = None, plots: bool = True) -> dict[str, Path]:
-    """Write ``calibration.h5``, ``summary.json`` and the PNG plots into ``out_dir``.
+    """Write ``calibration.h5``, ``summary.json``, the PNG plots and ``datasheet.html`` into ``out_dir``.
 
-    With ``opu`` given (a simulated device) the summary carries the ground truth (computed
-    by :func:`device_truth` unless ``truth`` is passed). Returns the written paths by name.
+    With ``opu`` given (a simulated device) the summary and the datasheet carry the ground
+    truth (computed by :func:`device_truth` unless ``truth`` is passed). Returns the written
+    paths by name.
     """
     from ..io import write_json_atomic
 
@@ -416,8 +520,45 @@ def write_report(report: CalibrationReport, out_dir: str | os.PathLike, *, opu=N
     paths["calibration.h5"] = report.save(out / "calibration.h5", config=opu.config if opu is not None else None, seed=report.seed)
     summary = summary_dict(report, truth)
     paths["summary.json"] = write_json_atomic(out / "summary.json", summary)
+    if report.emva1288 is not None:
+        paths.update(_write_emva_outputs(report.emva1288, out, truth, plots, title=f"EMVA 1288 datasheet: {report.device} (seed {report.seed})"))
     if plots:
         paths.update(_write_plots(report, out, opu, truth))
+    return paths
+
+
+def write_emva_report(result: EMVA1288Result, out_dir: str | os.PathLike, *, truth: dict | None = None, plots: bool = True,
+                      config=None, seed: int | None = None, title: str | None = None) -> dict[str, Path]:
+    """Write an EMVA 1288 result alone: ``calibration.h5``, ``summary.json``, ``datasheet.html`` and the PNG plots.
+
+    The outputs of :func:`write_report` for recorded frames (no device, no truth columns
+    unless ``truth`` is given).
+    """
+    from ..io import write_json_atomic
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {"calibration.h5": result.save(out / "calibration.h5", config=config, seed=seed)}
+    paths["summary.json"] = write_json_atomic(out / "summary.json", emva_summary_dict(result, truth))
+    paths.update(_write_emva_outputs(result, out, truth, plots, title=title))
+    return paths
+
+
+def _write_emva_outputs(result: EMVA1288Result, out: Path, truth, plots: bool, title: str | None = None) -> dict[str, Path]:
+    """The EMVA PNG plots (each rendered once) and the datasheet that embeds them."""
+    from ..io import write_bytes_atomic
+    from ..plotting.emva1288_plots import DATASHEET_PLOTS
+    from .datasheet import write_datasheet
+
+    paths: dict[str, Path] = {}
+    pngs: dict[str, bytes] = {}
+    if plots:
+        for fname, _, fn in DATASHEET_PLOTS:
+            png = fn(result)
+            if png is not None:
+                pngs[fname] = png
+                paths[fname] = write_bytes_atomic(out / fname, png)
+    paths["datasheet.html"] = write_datasheet(result, out / "datasheet.html", truth=truth, title=title, plots=plots, pngs=pngs)
     return paths
 
 
@@ -425,12 +566,6 @@ def _write_plots(report: CalibrationReport, out: Path, opu, truth) -> dict[str, 
     from ..plotting import calibration_plots as pc
 
     paths: dict[str, Path] = {}
-    shape = tuple(opu.config.medium.image_shape) if opu is not None else None
-    if report.photon_transfer is not None:
-        paths["photon_transfer.png"] = pc.plot_photon_transfer(report.photon_transfer, out / "photon_transfer.png")
-        paths["snr.png"] = pc.plot_snr(report.photon_transfer, out / "snr.png")
-    if report.fixed_pattern is not None:
-        paths["maps.png"] = pc.plot_maps(report.fixed_pattern, out / "maps.png", shape)
     if report.speckle is not None:
         from ..plotting import speckle_plots as ps
 

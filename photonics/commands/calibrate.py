@@ -1,46 +1,73 @@
-"""``photonics calibrate DEVICE --out DIR``: characterise a device as a lab would.
+"""``photonics calibrate DEVICE --out DIR`` and ``photonics calibrate --frames PATH --out DIR``.
 
-Writes DIR/calibration.h5 (every result, with the device config and seed), DIR/summary.json
-(for each quantity: estimate, uncertainty, unit and, for simulated devices, the ground truth
-and the relative error) and PNG plots (photon transfer, SNR, maps, speckle, TM quality,
-reference, drift).
+A device (preset or TOML): characterise it as a lab would and write DIR/calibration.h5 (every
+result, with the device config and seed), DIR/summary.json (for each quantity: estimate,
+uncertainty, unit and, for simulated devices, the ground truth and the relative error), the
+EMVA 1288 datasheet DIR/datasheet.html and PNG plots (photon transfer, sensitivity, SNR,
+linearity, dark current, spectrograms, histograms, maps, speckle, TM quality, reference, drift).
+
+Recorded frames (``--frames``: an EMVA 1288 descriptor file or its folder, or an HDF5 / NPZ
+stack): the EMVA 1288 analysis alone, with the same EMVA outputs (no truth columns).
+
+Either way ``--twin DIR`` also writes a digital twin (device TOML + measured pixel maps) and
+``--write-frames PATH`` (devices) the EMVA frames themselves (descriptor folder, .h5 or .npz),
+for another implementation of the standard to check.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from . import add_device_arguments, device_from_args
 
 
 def register(sub) -> None:
-    p = sub.add_parser("calibrate", help="characterise a device from measurements (EMVA photon transfer, maps, speckle, TM, reference, drift)")
+    p = sub.add_parser(
+        "calibrate",
+        help="characterise a device, or frames recorded on a camera (EMVA 1288 datasheet, maps, speckle, TM, reference, drift, twin)",
+    )
     add_device_arguments(p)
+    for action in p._actions:  # DEVICE is optional: --frames replaces it
+        if action.dest == "device":
+            action.nargs = "?"
+            action.default = None
+            action.help = "preset name or device TOML (omit with --frames)"
+    p.add_argument("--frames", default=None, metavar="PATH",
+                   help="calibrate frames recorded on a camera: an EMVA 1288 descriptor file (or its folder), or an .h5/.npz stack")
+    p.add_argument("--exposure-unit", default="ns", choices=("ns", "us", "ms", "s"),
+                   help="unit of the exposures in a descriptor file (default ns, as the standard's reference data)")
+    p.add_argument("--wavelength", type=float, default=None, help="wavelength of the recorded frames [m], if the file lacks it")
+    p.add_argument("--pixel-pitch", type=float, default=None, help="pixel pitch of the recorded camera [m], if the file lacks it")
     p.add_argument("--out", required=True, help="output folder (created if needed)")
     p.add_argument("--steps", default=None, help="comma-separated steps to run (default: all but probe_sweep)")
     p.add_argument("--skip", default="", help="comma-separated steps to skip")
+    p.add_argument("--emva-mode", default="irradiance", choices=("irradiance", "exposure"),
+                   help="EMVA 1288 series of a device: varying irradiance at fixed exposure, or varying exposure (default irradiance)")
+    p.add_argument("--write-frames", default=None, metavar="PATH",
+                   help="also write the device's EMVA 1288 frames: a folder (descriptor + PNG images), or a .h5/.npz file")
+    p.add_argument("--twin", default=None, metavar="DIR", help="also write a digital twin (device TOML + pixel maps) into DIR")
+    p.add_argument("--twin-base", default=None, metavar="DEVICE",
+                   help="device the twin's optics come from (default: the calibrated device; lab-cmos for --frames)")
+    p.add_argument("--twin-medium", default=None, metavar="H5", help="measured transmission matrix (HDF5) for the twin's medium")
     p.add_argument("--tm-rows", type=int, default=64, help="camera pixels whose TM row is retrieved (default 64; 0 = all)")
     p.add_argument("--tm-probes", type=float, default=8.0, help="probe frames per input mode for the TM retrieval (default 8)")
     p.add_argument("--probe-sweep", action="store_true", help="also retrieve the TM with 3, 4, 6, 8 probes per mode (slower)")
     p.add_argument("--drift-max-time", type=float, default=1e4, help="longest drift wait [s of device time] (default 1e4)")
-    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots (the datasheet keeps its table)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--json", action="store_true", help="print summary.json instead of the table")
     p.set_defaults(func=run)
 
 
 def _steps(args):
-    from ..calibration.report import DEFAULT_STEPS, STEPS
-    from ..errors import ValidationError
+    from ..calibration.report import DEFAULT_STEPS, canonical_steps
 
     steps = list(DEFAULT_STEPS) if args.steps is None else [s.strip() for s in args.steps.split(",") if s.strip()]
     if args.probe_sweep and "probe_sweep" not in steps:
         steps.append("probe_sweep")
-    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
-    unknown = sorted((set(steps) | skip) - set(STEPS))
-    if unknown:
-        raise ValidationError(f"unknown step(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(STEPS)}")
-    return [s for s in steps if s not in skip]
+    skip = set(canonical_steps([s.strip() for s in args.skip.split(",") if s.strip()]))
+    return [s for s in canonical_steps(steps) if s not in skip]
 
 
 def _fmt(v, unit=""):
@@ -49,16 +76,94 @@ def _fmt(v, unit=""):
     return f"{v:.4g}{' ' + unit if unit else ''}"
 
 
+def _table(header: str, quantities: dict, with_truth: bool) -> list[str]:
+    lines = [header]
+    cols = f"{'quantity':38s} {'estimate':>28s}"
+    lines.append(cols + (f" {'truth':>12s} {'rel. error':>10s}" if with_truth else ""))
+    for name, q in quantities.items():
+        est = "-" if q["estimate"] is None else f"{'>= ' if q.get('lower_bound') else ''}{q['estimate']:.4g} +/- {q['uncertainty'] or 0:.2g}"
+        line = f"{name:38s} {est + ' ' + q['unit']:>28s}"
+        if with_truth:
+            rel = q.get("relative_error")
+            line += f" {_fmt(q.get('truth')):>12s} {('%+.2f %%' % (100 * rel)) if rel is not None else '-':>10s}"
+        lines.append(line)
+    return lines
+
+
+def _check_outputs(args) -> None:
+    """Validate the output paths before any work (never overwrite an input)."""
+    from ..errors import ValidationError
+
+    out = Path(args.out).resolve()
+    if args.frames is not None:
+        src = Path(args.frames).resolve()
+        names = {"calibration.h5", "summary.json", "datasheet.html"}
+        if src.parent == out and src.name in names:
+            raise ValidationError(f"--out {args.out} would overwrite the input {args.frames}; choose another folder")
+    if args.write_frames is not None:
+        wf = Path(args.write_frames)
+        if wf.exists() and (wf.is_file() or any(wf.iterdir())):
+            raise ValidationError(f"--write-frames {args.write_frames} exists and is not empty; choose a new path")
+    if args.twin is not None and args.twin_medium is not None and not Path(args.twin_medium).is_file():
+        raise FileNotFoundError(f"--twin-medium {args.twin_medium!r} does not exist")
+
+
 def run(args) -> int:
+    from ..errors import ValidationError
+
+    if (args.device is None) == (args.frames is None):
+        raise ValidationError("give a DEVICE (preset or TOML) or --frames PATH (recorded frames), not both")
+    if args.tm_rows < 0:
+        raise ValidationError(f"--tm-rows must be >= 0 (got {args.tm_rows})")
+    _check_outputs(args)
+    if args.frames is not None:
+        if args.write_frames is not None:
+            raise ValidationError("--write-frames is for a simulated device; the frames of --frames are already on disk")
+        return _run_frames(args)
+    return _run_device(args)
+
+
+def _run_frames(args) -> int:
+    from ..calibration.digital_twin import write_twin
+    from ..calibration.emva1288 import analyze_emva1288
+    from ..calibration.recorded_frames import read_frames
+    from ..calibration.report import write_emva_report
+
+    series = read_frames(args.frames, exposure_unit=args.exposure_unit, wavelength_m=args.wavelength, pixel_pitch_m=args.pixel_pitch)
+    result = analyze_emva1288(series, progress=not args.no_progress)
+    paths = write_emva_report(result, args.out, plots=not args.no_plots, title=f"EMVA 1288 datasheet: {args.frames}")
+    if args.twin is not None:
+        paths.update({f"twin {k}": v for k, v in write_twin(result, args.twin, base=args.twin_base or "lab-cmos",
+                                                            medium_path=args.twin_medium).items()})
+    summary = json.loads(Path(paths["summary.json"]).read_text())
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    lines = _table(f"EMVA 1288 calibration of {args.frames}: {series.n_levels} levels ({result.mode} series), "
+                   f"{series.image_shape[1]} x {series.image_shape[0]} pixels", summary["quantities"], False)
+    lines.append(f"wrote {', '.join(sorted(Path(p).name for p in paths.values()))} to {args.out}")
+    print("\n".join(lines))
+    return 0
+
+
+def _run_device(args) -> int:
+    from ..calibration.digital_twin import write_twin
+    from ..calibration.emva1288 import acquire_emva1288
+    from ..calibration.recorded_frames import write_frames
     from ..calibration.report import calibrate_device, write_report
     from ..device import OPU
-    from ..errors import ValidationError
 
     cfg = device_from_args(args)
     steps = _steps(args)
-    if args.tm_rows < 0:
-        raise ValidationError(f"--tm-rows must be >= 0 (got {args.tm_rows})")
+    if (args.write_frames is not None or args.twin is not None) and "emva1288" not in steps:
+        from ..errors import ValidationError
+
+        raise ValidationError("--write-frames and --twin need the emva1288 step")
     opu = OPU(cfg, seed=args.seed)
+    series = None
+    if args.write_frames is not None:
+        series = acquire_emva1288(opu, mode=args.emva_mode, progress=not args.no_progress)
+        write_frames(series, args.write_frames)
     report = calibrate_device(
         opu,
         steps=steps,
@@ -66,24 +171,26 @@ def run(args) -> int:
         tm_probes_per_input=args.tm_probes,
         drift_max_time_s=args.drift_max_time,
         seed=args.seed,
+        emva_mode=args.emva_mode,
+        emva_series=series,
         progress=not args.no_progress,
     )
     paths = write_report(report, args.out, opu=opu, plots=not args.no_plots)
+    if args.twin is not None and report.emva1288 is not None:
+        paths.update({f"twin {k}": v for k, v in write_twin(report.emva1288, args.twin, base=args.twin_base or cfg,
+                                                            medium_path=args.twin_medium).items()})
     with open(paths["summary.json"]) as fh:
         summary = json.load(fh)
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
-    lines = [f"calibration of {cfg.name} (seed {args.seed}): {report.frames_used:,} frames, {report.device_time_s:.4g} s of device time, "
-             f"{report.wall_time_s:.1f} s wall"]
-    lines.append(f"{'quantity':36s} {'estimate':>24s} {'truth':>12s} {'rel. error':>10s}")
-    for name, q in summary["quantities"].items():
-        est = "-" if q["estimate"] is None else f"{'>= ' if q.get('lower_bound') else ''}{q['estimate']:.4g} +/- {q['uncertainty'] or 0:.2g}"
-        rel = q.get("relative_error")
-        lines.append(f"{name:36s} {est + ' ' + q['unit']:>24s} {_fmt(q.get('truth')):>12s} {('%+.2f %%' % (100 * rel)) if rel is not None else '-':>10s}")
+    lines = _table(f"calibration of {cfg.name} (seed {args.seed}): {opu.frames_used:,} frames, {opu.device_time_s:.4g} s of "
+                   f"device time, {report.wall_time_s:.1f} s wall", summary["quantities"], True)
     for step, status in summary["steps"].items():
         if status != "ok":
             lines.append(f"step {step}: {status}")
-    lines.append(f"wrote {', '.join(sorted(p.name for p in paths.values()))} to {args.out}")
+    if args.write_frames is not None:
+        lines.append(f"wrote the EMVA 1288 frames to {args.write_frames}")
+    lines.append(f"wrote {', '.join(sorted(Path(p).name for p in paths.values()))} to {args.out}")
     print("\n".join(lines))
     return 0

@@ -37,67 +37,37 @@ def image_shape(n_pixels: int, shape: tuple[int, int] | None = None) -> tuple[in
 
 
 def plot_photon_transfer(ptc, path: str | os.PathLike) -> Path:
-    """Photon transfer curve: temporal variance against mean signal, with the gain fit."""
-    fig, ax = new_figure(figsize=(6.4, 4.4))
-    sig = ptc.mean_dn - ptc.dark_mean_dn.value
-    var = ptc.temporal_var_dn2
-    fit = np.asarray(ptc.used_in_fit, dtype=bool)
-    ax.errorbar(sig[~fit], var[~fit], yerr=ptc.temporal_var_se_dn2[~fit], fmt="o", color="0.6", ms=4, label="not fitted")
-    ax.errorbar(sig[fit], var[fit], yerr=ptc.temporal_var_se_dn2[fit], fmt="o", color="C0", ms=4, label="fitted (< 70 % sat.)")
-    x = np.linspace(0, max(sig.max(), 1e-12), 200)
-    k = ptc.system_gain_dn_per_e
-    ax.plot(x, ptc.dark_var_dn2.value + k.value * x, "C1-", label=f"K = {k.value:.4g} +/- {k.uncertainty:.2g} DN/e-")
-    ax.axhline(ptc.dark_var_dn2.value, color="C2", ls=":", label=f"dark variance {ptc.dark_var_dn2.value:.3g} DN^2")
-    if ptc.saturation_dn is not None:
-        ax.axvline(ptc.saturation_dn.value - ptc.dark_mean_dn.value, color="C3", ls="--", label="saturation")
-    ax.set_xlabel("mean signal mu_y - mu_y.dark [DN]")
-    ax.set_ylabel("temporal variance sigma_y^2 [DN^2]")
-    ax.set_title("Photon transfer (EMVA 1288, frame pairs)")
-    ax.legend(fontsize=8)
-    return save_figure(fig, path)
+    """Photon transfer curve with the gain fit (see :func:`photonics.plotting.emva1288_plots.plot_photon_transfer`)."""
+    from .emva1288_plots import plot_photon_transfer as plot
+
+    return plot(ptc, path)
 
 
 def plot_snr(ptc, path: str | os.PathLike) -> Path:
-    """SNR against signal in electrons: measured levels, the fitted model and the shot limit."""
-    fig, ax = new_figure(figsize=(6.4, 4.4))
-    mu = ptc.signal_e
-    good = (mu > 0) & np.isfinite(ptc.snr) & (ptc.snr > 0) & (np.asarray(ptc.saturated_fraction) == 0)
-    ax.loglog(mu[good], ptc.snr[good], "o", color="C0", ms=4, label="measured (levels without clipped pixels)")
-    top = ptc.saturation_capacity_e.value if ptc.saturation_capacity_e is not None else max(mu.max(), 10.0)
-    x = np.logspace(math.log10(max(0.1, ptc.absolute_sensitivity_threshold_e.value / 10)), math.log10(top), 200)
-    ax.loglog(x, ptc.snr_model(x), "C1-", label="model mu / sqrt(sigma_d^2 + sigma_q^2/K^2 + mu)")
-    ax.loglog(x, np.sqrt(x), "k:", label="shot-noise limit sqrt(mu)")
-    ax.axvline(ptc.absolute_sensitivity_threshold_e.value, color="C2", ls=":", label="SNR = 1")
-    if ptc.saturation_capacity_e is not None:
-        ax.axvline(ptc.saturation_capacity_e.value, color="C3", ls="--", label="saturation")
-    title = "SNR"
-    if ptc.dynamic_range_db is not None:
-        title += f" (dynamic range {ptc.dynamic_range_db.value:.1f} dB)"
-    ax.set_title(title)
-    ax.set_xlabel("signal mu_e [e-]")
-    ax.set_ylabel("SNR")
-    ax.legend(fontsize=8)
-    return save_figure(fig, path)
+    """SNR against signal in electrons (see :func:`photonics.plotting.emva1288_plots.plot_snr`)."""
+    from .emva1288_plots import plot_snr as plot
+
+    return plot(ptc, path)
 
 
 def plot_maps(maps, path: str | os.PathLike, shape: tuple[int, int] | None = None) -> Path:
     """DSNU (dark) and PRNU (gain) maps as images, with their histograms."""
     n = maps.dark_map_dn.shape[0]
-    rs, cs = image_shape(n, shape)
+    rs, cs = image_shape(n, shape if shape is not None else getattr(maps, "image_shape", None))
     fig, axes = new_figure(2, 2, figsize=(9.0, 7.0))
     if maps.dsnu_map_e is not None:
         d, dunit, dval = maps.dsnu_map_e, "e-", maps.dsnu_e
     else:
         d, dunit, dval = maps.dark_map_dn - maps.dark_map_dn.mean(), "DN", maps.dsnu_dn
     im = axes[0, 0].imshow(d.reshape(rs, cs), cmap="viridis", aspect="auto")
-    fig.colorbar(im, ax=axes[0, 0], label=f"dark offset [{dunit}]")
+    fig.colorbar(im, ax=axes[0, 0], label=f"dark level - mean [{dunit}]")
     axes[0, 0].set_title(f"DSNU map ({dval.value:.3g} {dunit} rms)")
     pr = 100.0 * maps.prnu_map
     im = axes[0, 1].imshow(pr.reshape(rs, cs), cmap="magma", aspect="auto")
     fig.colorbar(im, ax=axes[0, 1], label="relative gain - 1 [%]")
     axes[0, 1].set_title(f"PRNU map ({100 * maps.prnu.value:.3g} % rms)")
     axes[1, 0].hist(d, bins=60, color="C0")
-    axes[1, 0].set_xlabel(f"dark offset [{dunit}]")
+    axes[1, 0].set_xlabel(f"dark level - mean [{dunit}]")
     axes[1, 1].hist(pr, bins=60, color="C1")
     axes[1, 1].set_xlabel("relative gain - 1 [%]")
     for a in axes[1]:

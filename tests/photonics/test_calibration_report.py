@@ -17,11 +17,17 @@ REQUIRED_KEYS = (
     "read_noise_e",
     "dark_signal_e",
     "saturation_capacity_e",
+    "clip_saturation_capacity_e",
+    "dark_current_e_per_s",
+    "dsnu_e",
+    "prnu",
+    "quantum_efficiency",
     "grain_size_px",
     "tm_row_correlation_median",
     "decorrelation_time_s",
 )
-PLOTS = ("photon_transfer.png", "snr.png", "maps.png", "tm_quality.png", "drift.png", "reference.png", "speckle_histogram.png")
+PLOTS = ("photon_transfer.png", "sensitivity.png", "snr.png", "linearity.png", "dark_current.png", "spectrograms.png", "histograms.png",
+         "maps.png", "tm_quality.png", "drift.png", "reference.png", "speckle_histogram.png")
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +44,10 @@ def cli_run(tmp_path_factory):
 def test_cli_writes_everything(cli_run, capsys):
     rc, out = cli_run
     assert rc == 0
-    for name in ("calibration.h5", "summary.json") + PLOTS:
+    for name in ("calibration.h5", "summary.json", "datasheet.html") + PLOTS:
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    html = (out / "datasheet.html").read_text()
+    assert html.count("data:image/png;base64,") == 8 and "<th>truth</th>" in html
     summary = json.loads((out / "summary.json").read_text())
     q = summary["quantities"]
     for key in REQUIRED_KEYS:
@@ -53,15 +61,19 @@ def test_cli_writes_everything(cli_run, capsys):
 def test_summary_estimates_agree_with_truth(cli_run):
     _, out = cli_run
     q = json.loads((out / "summary.json").read_text())["quantities"]
-    assert abs(q["system_gain_dn_per_e"]["relative_error"]) < 0.02
-    assert abs(q["read_noise_e"]["relative_error"]) < 0.10
-    assert abs(q["saturation_capacity_e"]["relative_error"]) < 0.05
+    assert abs(q["system_gain_dn_per_e"]["relative_error"]) < 0.01
+    assert abs(q["read_noise_e"]["relative_error"]) < 0.03
+    assert abs(q["saturation_capacity_e"]["relative_error"]) < 0.02
+    assert abs(q["clip_saturation_capacity_e"]["relative_error"]) < 0.02
+    assert abs(q["dark_current_e_per_s"]["relative_error"]) < 0.10
     assert abs(q["grain_size_px"]["estimate"] - 2.0) < 0.2
     assert abs(q["decorrelation_time_s"]["relative_error"]) < 0.2
     assert q["tm_row_correlation_median"]["estimate"] > 0.95
-    # every quantity with a finite truth and uncertainty is within 5 sigma or 5 % of it
+    # every quantity with a finite truth and uncertainty is within 5 sigma or 5 % of it (the
+    # reference figures have their own tests in test_calibration_reference.py: under drift their
+    # truth depends on when it is evaluated)
     for name, e in q.items():
-        if e.get("truth") not in (None, 0) and e["uncertainty"]:
+        if e.get("truth") not in (None, 0) and e["uncertainty"] and not name.startswith("reference_"):
             ok = abs(e["estimate"] - e["truth"]) <= 5 * e["uncertainty"] or abs(e["relative_error"]) < 0.05
             assert ok, (name, e)
 
@@ -70,21 +82,22 @@ def test_report_h5_roundtrip(cli_run):
     _, out = cli_run
     rep = CalibrationReport.load(out / "calibration.h5")
     assert rep.device == "lab-cmos" and rep.seed == 3 and rep.failures == {}
-    assert rep.photon_transfer.system_gain_dn_per_e.unit == "DN/e-"
+    assert rep.photon_transfer.system_gain_dn_per_e.unit == "DN/e-" and rep.fixed_pattern.image_shape == (32, 32)
     assert rep.tm.t_est.shape == (32, 64) and rep.speckle.grain_size_px.unit == "px"
-    assert set(rep.steps.split(",")) >= {"photon_transfer", "tm", "drift"}
+    assert set(rep.steps.split(",")) >= {"emva1288", "tm", "drift"}
 
 
 def test_failing_steps_are_recorded(tmp_path):
     """The noiseless ideal camera has no shot noise and no ADC: those steps fail with a reason."""
     opu = OPU(DeviceConfig.preset("ideal", n_in=32, n_out=64), seed=0)
     rep = calibrate_device(opu, steps=("photon_transfer", "exposure", "tm"), tm_rows=16, tm_bootstrap_rows=4)
-    assert "no photon transfer" in rep.failures["photon_transfer"]
+    assert rep.steps.split(",")[0] == "emva1288"  # photon_transfer / fixed_pattern: aliases of the EMVA 1288 step
+    assert "no photon transfer" in rep.failures["emva1288"]
     assert "not digitised" in rep.failures["exposure"]
     assert rep.tm is not None and "tm" not in rep.failures
     paths = write_report(rep, tmp_path, opu=opu)
     s = json.loads(paths["summary.json"].read_text())
-    assert s["steps"]["photon_transfer"].startswith("failed: CalibrationError")
+    assert s["steps"]["emva1288"].startswith("failed: CalibrationError")
     assert s["quantities"]["tm_row_correlation_median"]["truth"] > 0.999
     with pytest.raises(ValidationError, match="unknown calibration step"):
         calibrate_device(opu, steps=("photon_transfer", "nonsense"))
@@ -92,7 +105,7 @@ def test_failing_steps_are_recorded(tmp_path):
 
 def test_cli_errors(tmp_path, capsys):
     assert main(["calibrate", "lab-cmos", "--out", str(tmp_path), "--steps", "bogus"]) == 2
-    assert "unknown step" in capsys.readouterr().err
+    assert "unknown calibration step" in capsys.readouterr().err
     assert main(["calibrate", "lab-cmos", "--out", str(tmp_path), "--tm-rows", "-1"]) == 2
 
 
@@ -118,3 +131,21 @@ def test_measured_and_results_basics(tmp_path):
         CalibrationReport.load(tmp_path / "x.h5")
     assert issubclass(CalibrationReport, CalibrationResult)
     assert np.isfinite(0.0)
+
+
+def test_device_frames_written_and_recalibrated_give_the_same_figures(tmp_path, capsys):
+    """The simulated path and the recorded-frames path are one analysis: the frames a device
+    wrote (all of them, .h5), read back, give the same figures; minus the truth columns."""
+    args = ["calibrate", "lab-cmos", "--n-in", "16", "--seed", "2", "--steps", "emva1288", "--no-plots", "--no-progress"]
+    assert main(args + ["--out", str(tmp_path / "dev"), "--write-frames", str(tmp_path / "frames.h5")]) == 0
+    assert main(["calibrate", "--frames", str(tmp_path / "frames.h5"), "--out", str(tmp_path / "rec"), "--no-plots", "--no-progress"]) == 0
+    dev = json.loads((tmp_path / "dev" / "summary.json").read_text())["quantities"]
+    rec = json.loads((tmp_path / "rec" / "summary.json").read_text())["quantities"]
+    assert set(rec) == set(dev) - {"exposure_s"}
+    for name, e in rec.items():
+        assert e["estimate"] == pytest.approx(dev[name]["estimate"], rel=1e-12, abs=1e-300), name
+        assert "truth" not in e and "truth" in dev[name]
+    assert (tmp_path / "rec" / "datasheet.html").is_file()
+    capsys.readouterr()
+    assert main(args + ["--out", str(tmp_path / "dev2"), "--write-frames", str(tmp_path / "frames.h5")]) == 2
+    assert "exists" in capsys.readouterr().err
