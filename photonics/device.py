@@ -508,7 +508,8 @@ class OPU:
     def expected_projection(self, frames, exposure_s: float | None = None) -> np.ndarray:
         """Noise-free mean of :meth:`project` for binary frames (before saturation) [DN], float64.
 
-        With a phase SLM the frames are gray levels and the field is T a over all modes.
+        DN above the black level: G_i s |field|^2 + dark_i / gain + o_i (the pixel's electronic
+        offset). With a phase SLM the frames are gray levels and the field is T a over all modes.
         """
         if self.modulator.kind == "slm":
             a = self.modulator.mode_amplitudes(frames)
@@ -520,7 +521,8 @@ class OPU:
             t = self.transmission_matrix.astype(np.complex128)
             c = self.constant_field(False, self.device_time_s)
             e = self.modulator.alpha * (f @ t.T) + c
-        return self.pixel_gain_dn_per_field2(exposure_s) * np.abs(e) ** 2 + self.camera.dark_electrons(exposure_s) / self.config.camera.gain_e_per_dn
+        return (self.pixel_gain_dn_per_field2(exposure_s) * np.abs(e) ** 2
+                + self.camera.dark_electrons(exposure_s) / self.config.camera.gain_e_per_dn + self.camera.offset_map_dn)
 
     def effective_linear_matrix(self, scheme: str | None = None, exposure_s: float | None = None, *,
                                 time_s: float | None = None) -> np.ndarray:

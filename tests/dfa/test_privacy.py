@@ -97,7 +97,8 @@ def test_max_sign_norm_is_the_maximum_over_the_clipping_box():
 
 
 def _device(**over):
-    base = {"n_in": 6, "n_out": 64, "camera.quantize": False, "camera.prnu": 0.0, "camera.dsnu_e": 0.0}
+    base = {"n_in": 6, "n_out": 64, "camera.quantize": False, "camera.prnu": 0.0, "camera.dark_current_sd_e_per_s": 0.0,
+            "camera.offset_sd_dn": 0.0}
     base.update(over)
     return DeviceConfig.preset("lab-cmos", **base)
 

@@ -205,3 +205,21 @@ def test_state_dict_resumes_noise_stream_exactly(rng):
     assert np.array_equal(b.linear(x[4:], raw=True), cont)
     with pytest.raises(ValidationError, match="state"):
         b.load_state_dict({"frames": 1})
+
+
+def test_expected_projection_is_the_mean_of_project_with_every_pixel_map():
+    """With PRNU, dark-current and offset maps on, the mean of many noisy projections equals
+    expected_projection pixel by pixel (within 5 standard errors)."""
+    import numpy as np
+
+    from photonics import OPU, DeviceConfig
+
+    cfg = DeviceConfig.preset("lab-cmos", n_in=16, n_out=64, camera__offset_sd_dn=2.0, camera__quantize=False)
+    opu = OPU(cfg, seed=2)
+    x = (np.random.default_rng(0).random((1, 16)) < 0.5).astype(np.uint8)
+    reps = 400
+    y = opu.project(np.repeat(x, reps, axis=0)).astype(np.float64)
+    expected = opu.expected_projection(x)[0]
+    se = y.std(axis=0, ddof=1) / np.sqrt(reps)
+    assert np.all(np.abs(y.mean(axis=0) - expected) < 5 * se + 1e-6)
+    assert np.std(opu.camera.offset_map_dn) > 1.0  # the offsets matter here
