@@ -25,6 +25,7 @@ camera, so a pixel receives ``P_i = transmission * (n_in / n_out) * |sum_j T_ij 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -937,18 +938,34 @@ class DeviceConfig(_Config):
                 data = tomllib.load(fh)
         except tomllib.TOMLDecodeError as exc:
             raise FileFormatError(f"{path}: not valid TOML ({exc})") from None
+        for section, key in _FILE_KEYS:  # relative file names are relative to the TOML's folder
+            value = data.get(section, {}).get(key) if isinstance(data.get(section), dict) else None
+            if isinstance(value, str) and value and not Path(value).is_absolute():
+                data[section][key] = str((path.parent / value).resolve())
         try:
             return cls.from_dict(data)
         except ConfigError as exc:
             raise ConfigError(f"{path}: {exc}") from None
 
     def to_toml(self, path: str | os.PathLike) -> Path:
-        """Write this config as TOML (atomically: temporary file renamed into place)."""
+        """Write this config as TOML (atomically: temporary file renamed into place).
+
+        Files the device names (``camera.pixel_maps``, ``medium.path``) that lie in the TOML's
+        folder or below are written relative to it, so the folder can be moved as a whole.
+        """
         import tomli_w
 
         from .io import write_text_atomic
 
-        return write_text_atomic(path, tomli_w.dumps(_drop_none(self.to_dict())))
+        path = Path(path)
+        data = _drop_none(self.to_dict())
+        folder = path.resolve().parent
+        for section, key in _FILE_KEYS:
+            value = data.get(section, {}).get(key)
+            if isinstance(value, str) and Path(value).is_absolute():
+                with contextlib.suppress(ValueError):
+                    data[section][key] = str(Path(value).resolve().relative_to(folder))
+        return write_text_atomic(path, tomli_w.dumps(data))
 
     @classmethod
     def from_json(cls, text: str) -> "DeviceConfig":
@@ -1019,6 +1036,10 @@ class DeviceConfig(_Config):
         if p.suffix.lower() == ".toml" or p.exists():
             return cls.from_toml(p).with_overrides(overrides)
         raise ConfigError(f"unknown device {s!r}: give a preset name ({', '.join(preset_names())}) or a TOML file path")
+
+
+#: config entries that name files (resolved against a TOML's folder)
+_FILE_KEYS = (("camera", "pixel_maps"), ("medium", "path"))
 
 
 def _drop_none(d):

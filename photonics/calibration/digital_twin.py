@@ -174,7 +174,7 @@ def write_twin(result: EMVA1288Result, out_dir: str | os.PathLike, *, base: Devi
     """Write ``<name>.toml`` and ``<name>_pixel_maps.h5`` into ``out_dir``; returns their paths.
 
     ``base``: the device (or preset name / TOML) the optics come from. The TOML names the maps
-    file by its absolute path; keep the two files together (or edit ``camera.pixel_maps``).
+    file relative to its own folder, so the folder can be moved as a whole.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

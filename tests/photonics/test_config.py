@@ -112,3 +112,24 @@ def test_power_model_energy_bookkeeping():
     p_modes = cfg.mode_power_w * 0.25 * cfg.n_in
     assert cfg.mean_pixel_power_w(0.25) * cfg.n_out == pytest.approx(cfg.medium.transmission * p_modes, rel=1e-12)
     assert cfg.mode_power_w * cfg.n_modes_total == pytest.approx(cfg.laser.power_w * cfg.dmd.fill_factor, rel=1e-12)
+
+
+def test_files_a_toml_names_are_relative_to_its_folder(tmp_path):
+    """A device folder (TOML + the files it names) can be moved as a whole."""
+    import shutil
+
+    import numpy as np
+
+    tm = np.random.default_rng(0).normal(size=(8, 12)) + 0j
+    (tmp_path / "a").mkdir()
+    np.save(tmp_path / "a" / "tm.npy", tm)
+    cfg = DeviceConfig.preset("ideal", n_in=8, n_out=8, medium__model="measured", medium__path=str(tmp_path / "a" / "tm.npy"),
+                              medium__input_axis="columns")
+    cfg.to_toml(tmp_path / "a" / "dev.toml")
+    assert 'path = "tm.npy"' in (tmp_path / "a" / "dev.toml").read_text()
+    shutil.move(tmp_path / "a", tmp_path / "b")
+    moved = DeviceConfig.from_toml(tmp_path / "b" / "dev.toml")
+    assert moved.medium.path == str((tmp_path / "b" / "tm.npy").resolve())
+    outside = cfg.replace({"medium.path": "/elsewhere/tm.npy"})
+    outside.to_toml(tmp_path / "c.toml")
+    assert DeviceConfig.from_toml(tmp_path / "c.toml").medium.path == "/elsewhere/tm.npy"
