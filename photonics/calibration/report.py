@@ -30,8 +30,11 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from photonics.calibration.speckle_characterization import SpeckleCharacterization, characterize_speckle, speckle_truth
+
 from ..camera import reading_statistics
 from ..errors import PhotonicsError, ValidationError
+from ..instrument import is_interrupt
 from .dark_current import DarkCurrentResult
 from .drift import DriftResult, drift_truth, measure_drift, recalibration_interval
 from .emva1288 import EMVA1288Result, analyze_emva1288, emva_quantities, measure_emva1288
@@ -46,7 +49,6 @@ from .reference import (
     reference_truth,
 )
 from .result import CalibrationResult, Measured, relative_error
-from photonics.calibration.speckle_characterization import SpeckleCharacterization, characterize_speckle, speckle_truth
 from .tm_retrieval import ProbeSweep, TMRetrieval, probe_sweep, retrieve_tm, tm_quality
 
 log = logging.getLogger(__name__)
@@ -88,8 +90,11 @@ class CalibrationReport(CalibrationResult):
 
     KIND = "report"
     UNITS = {"device_time_s": "s", "wall_time_s": "s"}
-    # step_wall_s: wall time of each step [s]; step_device_time_s: device clock at the end of
-    # each step [s] (when it was measured: a drifting medium moves on afterwards)
+    # step_wall_s: wall time of each step [s]; step_device_time_s: device time each step cost [s];
+    # step_end_time_s: the device clock at the end of each step [s] (when it was measured: a
+    # drifting medium moves on afterwards); frames_used and device_time_s include the devices the
+    # reference-strength scan builds; interrupted: the run stopped early (the steps that finished
+    # are in the report, the others are not)
 
     device: str
     seed: int
@@ -100,6 +105,8 @@ class CalibrationReport(CalibrationResult):
     step_wall_s: dict = field(default_factory=dict)
     step_device_time_s: dict = field(default_factory=dict)
     failures: dict = field(default_factory=dict)
+    step_end_time_s: dict = field(default_factory=dict)
+    interrupted: bool = False
     emva1288: EMVA1288Result | None = None
     exposure: ExposureChoice | None = None
     speckle: SpeckleCharacterization | None = None
@@ -184,10 +191,14 @@ def calibrate_device(
 
     step_wall: dict[str, float] = {}
     step_time: dict[str, float] = {}
+    step_end: dict[str, float] = {}
+    extra_frames, extra_time = 0, 0.0  # of the devices the reference-strength scan builds
+    interrupted = False
     bar = tqdm(todo, desc="calibrate", unit="step", disable=not progress)
     for step in bar:
         bar.set_postfix_str(step)
         t_step = time.perf_counter()
+        clock_before = opu.device_time_s
         try:
             if step == "emva1288":
                 res[step] = analyze_emva1288(emva_series) if emva_series is not None else measure_emva1288(opu, mode=emva_mode)
@@ -220,22 +231,39 @@ def calibrate_device(
                     opu, probe_sweep_factors, rows=min(tm_rows or opu.n_out, 64), seed=seed, with_truth=False,
                     exposure_s=exposure_for_signal(), n_bootstrap_rows=0,
                 )
+        except KeyboardInterrupt:
+            interrupted = True
         except (PhotonicsError, ValueError) as exc:
             failures[step] = f"{type(exc).__name__}: {exc}"
             log.warning("calibration step %s failed: %s", step, exc)
+        except Exception as exc:
+            if not is_interrupt(exc):  # an interrupt inside a numba kernel arrives wrapped
+                raise
+            interrupted = True
+        if interrupted:
+            failures[step] = "interrupted"
+            log.warning("calibration interrupted during step %s; the %d finished step(s) are kept", step, len(res))
+            break
         step_wall[step] = time.perf_counter() - t_step
-        step_time[step] = opu.device_time_s
+        log.info("calibration step %s %s in %.1f s", step, "failed" if step in failures else "done", step_wall[step])
+        step_time[step] = opu.device_time_s - clock_before
+        step_end[step] = opu.device_time_s
+        if step == "reference_choice":
+            extra_frames, extra_time = res[step].frames_used, res[step].device_time_s
+            step_time[step] += extra_time
     bar.close()
     return CalibrationReport(
         device=cfg.name,
         seed=int(opu.seed),
         steps=",".join(todo),
-        frames_used=int(opu.frames_used - frames0),
-        device_time_s=float(opu.device_time_s - t0),
+        frames_used=int(opu.frames_used - frames0) + int(extra_frames),
+        device_time_s=float(opu.device_time_s - t0) + float(extra_time),
         wall_time_s=float(time.perf_counter() - t_start),
         step_wall_s=step_wall,
         step_device_time_s=step_time,
         failures=failures,
+        step_end_time_s=step_end,
+        interrupted=interrupted,
         **res,
     )
 
@@ -354,7 +382,7 @@ def device_truth(opu, report: CalibrationReport) -> dict[str, float | None]:
     if report.emva1288 is not None:  # the same at the exposures the EMVA 1288 step used
         out.update(emva_truth(cam, report.emva1288))
     small = opu.n_out * opu.config.n_modes_total * 8 <= 2 * 1024**3
-    when = report.step_device_time_s
+    when = report.step_end_time_s or report.step_device_time_s  # reports of older versions kept the clock there
     if report.exposure is not None and small:
         ex = report.exposure
         from ..rng import generator
@@ -489,7 +517,12 @@ def summary_dict(report: CalibrationReport, truth: dict | None = None) -> dict:
     """JSON-able summary: for each quantity the estimate, uncertainty, unit, ground truth and
     relative error (non-finite numbers become null; see ``note``)."""
     q = _quantity_entries(_estimates(report), truth)
-    steps = {s: ("failed: " + report.failures[s]) if s in report.failures else "ok" for s in report.steps.split(",") if s}
+    def status(s: str) -> str:
+        if s in report.failures:
+            return "interrupted" if report.failures[s] == "interrupted" else "failed: " + report.failures[s]
+        return "ok" if s in report.step_wall_s else "not run"
+
+    steps = {s: status(s) for s in report.steps.split(",") if s}
     return {
         "device": report.device,
         "seed": report.seed,
@@ -498,6 +531,8 @@ def summary_dict(report: CalibrationReport, truth: dict | None = None) -> dict:
         "wall_time_s": report.wall_time_s,
         "step_wall_s": {k: float(v) for k, v in report.step_wall_s.items()},
         "step_device_time_s": {k: float(v) for k, v in report.step_device_time_s.items()},
+        "step_end_time_s": {k: float(v) for k, v in report.step_end_time_s.items()},
+        "interrupted": bool(report.interrupted),
         "steps": steps,
         "quantities": q,
     }

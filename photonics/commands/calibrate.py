@@ -17,8 +17,10 @@ for another implementation of the standard to check.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
+from ..io import json_text
 from . import add_device_arguments, device_from_args
 
 
@@ -39,7 +41,8 @@ def register(sub) -> None:
                    help="unit of the exposures in a descriptor file (default ns, as the standard's reference data)")
     p.add_argument("--wavelength", type=float, default=None, help="wavelength of the recorded frames [m], if the file lacks it")
     p.add_argument("--pixel-pitch", type=float, default=None, help="pixel pitch of the recorded camera [m], if the file lacks it")
-    p.add_argument("--out", required=True, help="output folder (created if needed)")
+    p.add_argument("--out", required=True, help="output folder (created if needed; refused if it holds files, unless --force)")
+    p.add_argument("--force", action="store_true", help="write into an existing, non-empty --out folder")
     p.add_argument("--steps", default=None, help="comma-separated steps to run (default: all but probe_sweep)")
     p.add_argument("--skip", default="", help="comma-separated steps to skip")
     p.add_argument("--emva-mode", default="irradiance", choices=("irradiance", "exposure"),
@@ -91,9 +94,11 @@ def _table(header: str, quantities: dict, with_truth: bool) -> list[str]:
 
 
 def _check_outputs(args) -> None:
-    """Validate the output paths before any work (never overwrite an input)."""
+    """Validate the output paths before any work (never overwrite an input or a result unasked)."""
     from ..errors import ValidationError
+    from ..instrument import check_output_dir
 
+    check_output_dir(args.out, force=args.force, create=False)
     out = Path(args.out).resolve()
     if args.frames is not None:
         src = Path(args.frames).resolve()
@@ -115,6 +120,16 @@ def run(args) -> int:
         raise ValidationError("give a DEVICE (preset or TOML) or --frames PATH (recorded frames), not both")
     if args.tm_rows < 0:
         raise ValidationError(f"--tm-rows must be >= 0 (got {args.tm_rows})")
+    if not (args.tm_probes > 0 and args.tm_probes < 1e6):
+        raise ValidationError(f"--tm-probes must be in (0, 1e6) probe frames per input mode (got {args.tm_probes:g})")
+    if not (args.drift_max_time > 0 and args.drift_max_time < 1e12):
+        raise ValidationError(f"--drift-max-time must be in (0, 1e12) s of device time (got {args.drift_max_time:g})")
+    for name in ("wavelength", "pixel_pitch"):
+        v = getattr(args, name)
+        if v is not None and not (v > 0 and v < 1):
+            raise ValidationError(f"--{name.replace('_', '-')} must be in (0, 1) m (got {v:g})")
+    if args.device is not None:
+        _steps(args)  # unknown step names fail here, before any work
     _check_outputs(args)
     if args.frames is not None:
         if args.write_frames is not None:
@@ -137,7 +152,7 @@ def _run_frames(args) -> int:
                                                             medium_path=args.twin_medium).items()})
     summary = json.loads(Path(paths["summary.json"]).read_text())
     if args.json:
-        print(json.dumps(summary, indent=2))
+        print(json_text(summary))
         return 0
     lines = _table(f"EMVA 1288 calibration of {args.frames}: {series.n_levels} levels ({result.mode} series), "
                    f"{series.image_shape[1]} x {series.image_shape[0]} pixels", summary["quantities"], False)
@@ -181,10 +196,16 @@ def _run_device(args) -> int:
                                                             medium_path=args.twin_medium).items()})
     with open(paths["summary.json"]) as fh:
         summary = json.load(fh)
+    failed = [s for s, status in summary["steps"].items() if status.startswith("failed")]
+    if report.interrupted:  # the finished steps are written; say so and end as an interrupt
+        done = [s for s, status in summary["steps"].items() if status == "ok"]
+        print(f"photonics calibrate: interrupted; {len(done)} finished step(s) ({', '.join(done) or 'none'}) written to {args.out}",
+              file=sys.stderr)
+        return 130
     if args.json:
-        print(json.dumps(summary, indent=2))
-        return 0
-    lines = _table(f"calibration of {cfg.name} (seed {args.seed}): {opu.frames_used:,} frames, {opu.device_time_s:.4g} s of "
+        print(json_text(summary))
+        return 1 if failed else 0
+    lines = _table(f"calibration of {cfg.name} (seed {args.seed}): {report.frames_used:,} frames, {report.device_time_s:.4g} s of "
                    f"device time, {report.wall_time_s:.1f} s wall", summary["quantities"], True)
     for step, status in summary["steps"].items():
         if status != "ok":
@@ -193,4 +214,7 @@ def _run_device(args) -> int:
         lines.append(f"wrote the EMVA 1288 frames to {args.write_frames}")
     lines.append(f"wrote {', '.join(sorted(Path(p).name for p in paths.values()))} to {args.out}")
     print("\n".join(lines))
+    if failed:
+        print(f"photonics calibrate: error: requested step(s) failed: {', '.join(failed)} (the others are in {args.out})", file=sys.stderr)
+        return 1
     return 0
