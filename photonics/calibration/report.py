@@ -399,7 +399,9 @@ def device_truth(opu, report: CalibrationReport) -> dict[str, float | None]:
         out["speckle_contrast"] = st["contrast"]
         out["grain_size_px"] = st["grain_size_px"]
     if report.tm is not None and small:
-        out["tm_row_correlation_median"] = tm_quality(report.tm, opu)["median"]
+        quality = tm_quality(report.tm, opu)
+        out["tm_row_correlation_median"] = quality["median"]
+        out["tm_tail_fraction"] = float(np.mean(np.asarray(quality["quality"]) < 0.99))
     if report.reference is not None and small:
         with _evaluated_at(opu, when.get("reference")):
             c_on, c_off = opu.constant_field(True), opu.constant_field(False)
@@ -437,10 +439,15 @@ def _estimates(report: CalibrationReport) -> dict[str, tuple[Measured, str]]:
     if s is not None:
         put("speckle_contrast", s.contrast, "speckle contrast sd(I)/<I> (camera noise removed)")
         put("grain_size_px", s.grain_size_px, "speckle grain size: FWHM of the intensity autocovariance")
+        put("speckle_ks_statistic", Measured(s.ks_statistic, 0.0, "1"),
+            f"KS distance of I/<I> to the exponential law (critical value {s.ks_critical:.3g}; verdict: {s.verdict or 'n/a'})")
     t = report.tm
     if t is not None:
         put("tm_row_correlation_median", t.tm_row_correlation_median, "median TM row correlation (bootstrap estimate; up to phase and conjugation)")
         put("tm_r2_heldout_median", t.r2_heldout_median, "median R^2 of predicted held-out intensities")
+        if t.tail_fraction_estimate is not None:
+            put("tm_tail_fraction", t.tail_fraction_estimate, "fraction of TM rows below correlation 0.99 (bootstrap estimate)")
+        put("tm_flagged_fraction", Measured(t.flagged_fraction, 0.0, "1"), "fraction of TM rows flagged (misfit or low bootstrap correlation)")
     r = report.reference
     if r is not None:
         put("reference_level_median_dn", r.reference_level_median_dn, "median |u|^2 = Z of the reference")
@@ -535,7 +542,29 @@ def summary_dict(report: CalibrationReport, truth: dict | None = None) -> dict:
         "interrupted": bool(report.interrupted),
         "steps": steps,
         "quantities": q,
+        **_verdicts_and_rows(report),
     }
+
+
+def _verdicts_and_rows(report: CalibrationReport) -> dict:
+    """The speckle verdict and the per-row TM retrieval quality (a median alone hides a tail)."""
+    out: dict = {}
+    s = report.speckle
+    if s is not None:
+        out["verdicts"] = {"speckle": s.verdict or None, "speckle_fully_developed": bool(s.fully_developed)}
+    t = report.tm
+    if t is not None:
+        def finite(a):
+            return None if a is None else [float(v) if np.isfinite(v) else None for v in np.asarray(a, dtype=np.float64)]
+
+        out["tm_rows"] = {
+            "rows": [int(r) for r in np.asarray(t.rows)],
+            "row_correlation_estimate": finite(t.row_correlation_estimate),
+            "chi2_reduced": finite(t.chi2_reduced),
+            "flagged": None if t.row_flagged is None else [bool(v) for v in np.asarray(t.row_flagged)],
+            "reference_probe_fraction": float(t.reference_probe_fraction),
+        }
+    return out
 
 
 def write_report(report: CalibrationReport, out_dir: str | os.PathLike, *, opu=None, truth: dict | None = None, plots: bool = True) -> dict[str, Path]:

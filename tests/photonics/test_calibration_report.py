@@ -56,6 +56,15 @@ def test_cli_writes_everything(cli_run, capsys):
         assert e["estimate"] is not None and e["truth"] is not None, key
     assert all(v == "ok" for v in summary["steps"].values()), summary["steps"]
     assert q["system_gain_dn_per_e"]["unit"] == "DN/e-" and q["decorrelation_time_s"]["unit"] == "s"
+    # a verdict and the per-row retrieval quality, not only a median
+    assert summary["verdicts"]["speckle"] and isinstance(summary["verdicts"]["speckle_fully_developed"], bool)
+    rows = summary["tm_rows"]
+    assert len(rows["rows"]) == 32 and len(rows["chi2_reduced"]) == 32 and len(rows["flagged"]) == 32
+    assert 0 <= q["tm_flagged_fraction"]["estimate"] <= 1 and q["tm_tail_fraction"]["truth"] is not None
+    assert q["speckle_ks_statistic"]["estimate"] > 0
+    # per-step device time adds up to the total (the reference scan's devices included)
+    assert sum(summary["step_device_time_s"].values()) == pytest.approx(summary["device_time_s"], rel=1e-9)
+    assert summary["step_end_time_s"] and summary["interrupted"] is False
 
 
 def test_summary_estimates_agree_with_truth(cli_run):
