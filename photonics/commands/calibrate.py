@@ -98,6 +98,8 @@ def _check_outputs(args) -> None:
     from ..errors import ValidationError
     from ..instrument import check_output_dir
 
+    if args.frames is not None and not Path(args.frames).exists():  # the input first: nothing to calibrate
+        raise FileNotFoundError(f"--frames {args.frames!r} does not exist")
     check_output_dir(args.out, force=args.force, create=False)
     out = Path(args.out).resolve()
     if args.frames is not None:
