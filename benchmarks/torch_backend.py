@@ -3,16 +3,26 @@
 For a batch of binary inputs it runs, from the same device state,
 
 * ``numpy``: ``OPU.project`` (dense TM, numba intensity and camera);
-* ``torch_<device>``: ``TorchOPU(opu, device).project`` (torch GEMM; camera on the device
-  with the torch port of the counter-based noise, except on CPU where "auto" keeps the numba
-  camera), on ``cpu`` and on ``cuda`` if torch sees a GPU;
-* ``torch_cpu_torchcamera``: the CPU device with the torch port of the camera;
+* ``torch_<device>``: ``TorchOPU(opu, device).project`` with the device's defaults (on ``cuda``,
+  if torch sees a GPU: torch GEMM and the torch port of the counter-based camera noise; on
+  ``cpu``: the medium's numpy GEMM and the numba camera, bit-identical to numpy);
+* ``torch_cpu_torchcamera``: the CPU device running the device-side chain (torch GEMM, torch
+  camera), i.e. the code a GPU runs;
 
 for the noiseless (ideal) and the noisy (lab-cmos) device, and reports the time, the largest
 relative difference (noiseless) and the fraction of identical DN (noisy). CUDA timings
 synchronise the device.
 
-    python benchmarks/torch_backend.py [--n 4096 --batch 512] [--quick]
+Then the optical DFA feedback (:class:`dfa.mechanism.feedback.OpticalFeedback`) with the numpy
+backend and the torch backend (``cpu``, and ``cuda`` when present), for a classifier's error
+(batch 128 x 10 classes -> 2048 feedback values, ternary) and a language model's (2048 tokens x 96
+characters -> 256, stochastic 1-bit planes): median time per projection over interleaved repeats,
+and whether the outputs are bit-identical to numpy's (CPU) or the fraction of equal values (CUDA).
+
+Thread pools: ``--threads`` (default 1) sizes torch's, numba's and numpy's BLAS pools; on a small or
+shared machine pools that spin while another library computes slow small calls down many times.
+
+    python benchmarks/torch_backend.py [--n 4096 --batch 512] [--quick] [--threads 1]
 """
 
 from __future__ import annotations
@@ -43,7 +53,7 @@ def run(n: int, batch: int, repeats: int, seed: int = 0) -> dict:
         t = {"numpy": adaptive_time(lambda: opu.project(x), repeats)}
         entry = {"seconds": t}
         for dev, cam in [(d, "auto") for d in devices] + [("cpu", "torch")]:
-            topu = TorchOPU(opu, dev, camera=cam)
+            topu = TorchOPU(opu, dev, camera=cam, gemm="auto" if cam == "auto" else "torch")
             label = dev if cam == "auto" else f"{dev}_torchcamera"
             opu.load_state_dict(state)
             y = topu.project(x).cpu().numpy()
@@ -65,18 +75,89 @@ def run(n: int, batch: int, repeats: int, seed: int = 0) -> dict:
     return out
 
 
+FEEDBACK_CASES = {
+    # name: (n_in, n_out, batch, feedback settings)
+    "classifier": (10, 2048, 128, {"encoding": "ternary"}),
+    "language-model": (96, 256, 2048, {"encoding": "bitplanes", "n_bits": 1, "rounding": "stochastic", "opu_power_scale": 10.0,
+                                       "opu_overrides": {"camera.bit_depth": 12, "camera.gain_e_per_dn": 2.5, "reference.fraction": 0.125}}),
+}
+
+
+def run_feedback(repeats: int, quick: bool = False) -> dict:
+    """Optical DFA feedback: numpy backend vs torch backend (cpu, cuda), same seeds, interleaved repeats."""
+    import statistics
+    import time
+
+    import torch
+
+    from dfa.mechanism.feedback import FeedbackConfig, build_feedback
+
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    out = {}
+    for name, (n_in, n_out, batch, over) in FEEDBACK_CASES.items():
+        if quick:
+            n_out, batch = min(n_out, 128), min(batch, 64)
+        g = torch.Generator().manual_seed(0)
+        errors = []
+        for _ in range(4):
+            e = torch.softmax(2.0 * torch.randn(batch, n_in, generator=g), dim=1)
+            e[torch.arange(batch), torch.randint(0, n_in, (batch,), generator=g)] -= 1.0
+            errors.append(e)
+        providers = {"numpy": ("cpu", build_feedback("optical", n_in, n_out, seed=0, config=FeedbackConfig(**over, backend="numpy")))}
+        for dev in devices:
+            providers[f"torch_{dev}"] = (dev, build_feedback("optical", n_in, n_out, seed=0, config=FeedbackConfig(**over, backend="torch")))
+        outputs = {k: [] for k in providers}
+        for k, (dev, fb) in providers.items():  # same call sequence: the same frames and noise
+            for e in errors:
+                outputs[k].append(fb.project(e.to(dev)).cpu().numpy())
+        samples = {k: [] for k in providers}
+        for _ in range(max(1, repeats)):
+            for k, (dev, fb) in providers.items():
+                e = errors[0].to(dev)
+                t0 = time.perf_counter()
+                fb.project(e)
+                if dev == "cuda":
+                    torch.cuda.synchronize()
+                samples[k].append(time.perf_counter() - t0)
+        entry = {"n_in": n_in, "n_out": n_out, "batch": batch, "median_s": {k: statistics.median(v) for k, v in samples.items()}}
+        for k in providers:
+            if k == "numpy":
+                continue
+            ref, got = np.concatenate(outputs["numpy"]), np.concatenate(outputs[k])
+            entry[f"bit_identical_{k}"] = bool(np.array_equal(ref.view(np.uint32), got.view(np.uint32)))
+            entry[f"equal_fraction_{k}"] = float(np.mean(ref == got))
+            entry[f"speedup_{k}"] = entry["median_s"]["numpy"] / entry["median_s"][k]
+        out[name] = entry
+    return {"devices": devices, "cases": out}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=4096)
     ap.add_argument("--batch", type=int, default=512)
     add_common_arguments(ap)
+    ap.add_argument("--threads", type=int, default=1, help="torch, numba and BLAS threads (default 1)")
     a = ap.parse_args(argv)
+    try:
+        from dfa.trainer.threads import set_threads
+    except ImportError:  # the physics toolkit alone: torch's and numba's pools
+        import numba
+        import torch
+
+        torch.set_num_threads(a.threads)
+        numba.set_num_threads(min(a.threads, numba.config.NUMBA_NUM_THREADS))
+    else:
+        set_threads(a.threads)
     if a.quick:
         a.n, a.batch, a.repeats = 256, 32, 1
     print(f"torch backend, batch {a.batch} x {a.n} -> {a.n}, on {machine()['cpu']}", flush=True)
     res = run(a.n, a.batch, a.repeats)
     res["quick"] = bool(a.quick)
+    res["threads"] = a.threads
+    res["dfa_feedback"] = run_feedback(max(5, 5 * a.repeats), a.quick)
     checks = []
+    for name, entry in res["dfa_feedback"]["cases"].items():
+        checks.append(check(f"DFA feedback {name}: torch backend on cpu bit-identical to numpy", float(entry["bit_identical_torch_cpu"]), 1.0))
     for dev in res["devices"] + ["cpu_torchcamera"]:
         checks.append(check(f"noiseless max relative difference ({dev})", res["presets"]["ideal"][f"max_rel_diff_{dev}"], 1e-5, "<="))
         checks.append(check(f"noisy identical DN fraction ({dev})", res["presets"]["lab-cmos"][f"identical_fraction_{dev}"], 0.999))
@@ -85,6 +166,9 @@ def main(argv=None) -> int:
     for p, e in res["presets"].items():
         parts = " | ".join(f"{k} {v * 1e3:.1f} ms" for k, v in e["seconds"].items())
         lines.append(f"  {p}: {parts}")
+    for name, e in res["dfa_feedback"]["cases"].items():
+        parts = " | ".join(f"{k} {v * 1e3:.2f} ms" for k, v in e["median_s"].items())
+        lines.append(f"  DFA feedback {name} ({e['batch']} x {e['n_in']} -> {e['n_out']}): {parts}")
     finish("torch_backend", res, a.out_dir, lines)
     return 0
 

@@ -18,9 +18,19 @@ matrix of i.i.d. N(0, scale^2 / n_in) entries, i.e. each entry of B e has varian
 * :class:`OpticalFeedback`: B e measured on a simulated OPU (:class:`photonics.OPU`): the error
   is quantized (ternary or bit planes, :mod:`dfa.mechanism.quantize`), encoded into DMD frames,
   projected with ``OPU.linear`` (reference scheme), decoded and rescaled to the convention
-  with quantities a lab can measure.
-* :class:`StoredFeedback`: a matrix read from an HDF5 file (e.g. the effective B of a
-  calibrated device), rescaled to the convention.
+  with quantities a lab can measure; on the host (numpy) or on the error's torch device.
+
+Low signal-to-noise ratio (optical provider, see :class:`OpticalFeedback` for the equations):
+the measured projection is y = B_opt q + b + n, with n the camera noise and b the residual of
+the reference calibration, shared by every frame. Blank DMD frames are measured, so b cancels
+in every decoded error (sum_f w_f = 0). The probe gain g is scaled per sample by
+sqrt(S_i / (S_i + N_i)) (signal and noise power of the decoded sample, measured with the
+probes), so that the feedback's mean square, signal plus noise, is the noiseless convention's:
+the noise no longer arrives at several times DFA's update size. A gate on the signal fraction
+S_i / (S_i + N_i) of the feedback (mean over the batch, moving average over projection calls,
+with hysteresis) sets noise-dominated feedback to exactly 0, which no optimizer scales back up (Adam normalises any other factor away): a noisier device
+then trains towards the head-only control instead of below it. ``blank_frames="skip"``,
+``gain_rule="signal"`` give the earlier behaviour bit for bit.
 
 Rounding of the quantized error (``FeedbackConfig.rounding``): ``"nearest"`` rounds
 L e / max|e| to the nearest integer, a biased estimate of e (entries below max|e| / 2L vanish,
@@ -49,14 +59,14 @@ from typing import Callable
 
 import numpy as np
 import torch
+from numba import njit, prange
 from torch import nn
 
+from dfa.mechanism.quantize import ENCODINGS, ErrorQuantizer, pairwise_row_sum_torch, ternarize_error
 from photonics.budget import linear_projection_budget
 from photonics.errors import ConfigError, FileFormatError, ShapeError, ValidationError
 from photonics.rng import check_seed, derive_seed, generator
 from photonics.validation import check_choice, check_int, check_known_keys, check_real
-
-from dfa.mechanism.quantize import ENCODINGS, ErrorQuantizer, ternarize_error
 
 log = logging.getLogger(__name__)
 
@@ -75,12 +85,24 @@ __all__ = [
     "load_feedback_matrix",
     "RESCALE_MODES",
     "ROUNDINGS",
+    "BACKENDS",
+    "BLANK_FRAMES",
+    "GAIN_RULES",
     "StochasticQuantizer",
+    "decode_rows",
 ]
 
 RESCALE_MODES = ("probes", "per-projection")
 #: how the quantized error is rounded (see the module docstring)
 ROUNDINGS = ("nearest", "stochastic")
+#: where the optical provider computes (see OpticalFeedback)
+BACKENDS = ("numpy", "torch", "auto")
+#: what the optical provider does with all-zero DMD frames (see OpticalFeedback)
+BLANK_FRAMES = ("measure", "skip")
+#: how the optical provider's probe gain treats the measured noise (see OpticalFeedback)
+GAIN_RULES = ("snr", "signal")
+#: projection calls over which the batch-SNR gate averages (see OpticalFeedback)
+GATE_CALLS = 50
 
 
 @dataclass(frozen=True)
@@ -97,6 +119,18 @@ class StochasticQuantizer(ErrorQuantizer):
         super().__post_init__()
         if self.encoding != "bitplanes":
             raise ValidationError(f"stochastic rounding needs the bitplanes encoding (got {self.encoding!r}); use n_bits=1 for ternary levels")
+
+    def _levels_numpy(self, e, safe, uniforms):
+        if uniforms is None:
+            raise ValidationError("stochastic rounding needs its U[0, 1) draws (uniforms)")
+        v = e / safe[:, None] * self.levels
+        return np.clip(np.floor(v + uniforms), -self.levels, self.levels).astype(np.int16)
+
+    def _levels_torch(self, e, safe, uniforms):
+        if uniforms is None:
+            raise ValidationError("stochastic rounding needs its U[0, 1) draws (uniforms)")
+        v = e / safe[:, None] * self.levels
+        return torch.clamp(torch.floor(v + uniforms), -self.levels, self.levels).to(torch.int16)
 
     def __call__(self, error, rng=None) -> tuple[np.ndarray, np.ndarray]:
         if not isinstance(rng, np.random.Generator):
@@ -153,7 +187,7 @@ class FeedbackConfig:
         Display each distinct binary DMD frame of a batch once and use its measurement for
         every sample whose encoding contains it (as a lab would, to save frames); those
         samples then share that measurement's noise. Frames and device time count what is
-        displayed. (All-zero frames are never displayed: their projection is 0.)
+        displayed. (All-zero frames: see ``blank_frames``.)
     opu : str
         Device of the optical provider: preset name (``ideal``, ``lab-cmos``...) or TOML path.
     opu_overrides : dict
@@ -173,6 +207,27 @@ class FeedbackConfig:
         3 x ``reference.calibration_frames`` frames) whenever this much device time [s] has
         passed since the last calibration, checked before each projection; what a lab does
         against a drifting medium (``medium.decorrelation_time_s``). None: calibrate once.
+    backend : str
+        Where the optical provider computes: ``"numpy"`` (host), ``"torch"`` (the error's torch
+        device, CPU or CUDA, through :class:`photonics.backends.torch_opu.TorchOPU`; static
+        media and binary DMDs only) or ``"auto"`` (torch for errors on a GPU, numpy on the
+        CPU). Same random streams; bit-identical on the CPU (see :class:`OpticalFeedback`).
+    blank_frames : str
+        ``"measure"`` (display all-zero DMD frames like any other, so the calibration residual
+        cancels in every decoded projection) or ``"skip"`` (take their projection as 0: no frame,
+        but a bias for errors of one sign; the behaviour before issue 19). See :class:`OpticalFeedback`.
+    gain_rule : str
+        ``"snr"`` (scale each projection by sqrt(S / (S + N)), S and N its signal and noise
+        power measured with the probes, so that signal plus noise arrive at the noiseless
+        update size, and gate noise-dominated feedback, see ``min_signal_fraction``) or
+        ``"signal"`` (gain from the signal alone; the behaviour before issue 19).
+        ``rescale="probes"`` only.
+    min_signal_fraction : float
+        ``gain_rule="snr"``: the feedback is set to zero (the step trains the head only) while the
+        moving average of its signal fraction S / (S + N) (mean over the batch) is below this
+        (and, once closed, until it reaches twice this), in [0, 1]; 0 disables the gate. Needed
+        for optimizers that normalise the update size (Adam), which undo any scale factor. See
+        :class:`OpticalFeedback`.
     """
 
     scale: float = 1.0
@@ -190,6 +245,10 @@ class FeedbackConfig:
     opu_power_scale: float = 1.0
     stored_path: str | None = None
     recalibrate_every_s: float | None = None
+    backend: str = "auto"
+    blank_frames: str = "measure"
+    gain_rule: str = "snr"
+    min_signal_fraction: float = 0.1
 
     def __post_init__(self):
         check_real(self.scale, "feedback.scale", low=0.0, low_inclusive=False)
@@ -217,6 +276,10 @@ class FeedbackConfig:
             raise ConfigError(f"feedback.stored_path must be a path string (got {self.stored_path!r})")
         if self.recalibrate_every_s is not None:
             check_real(self.recalibrate_every_s, "feedback.recalibrate_every_s", low=0.0, low_inclusive=False, unit="s")
+        check_choice(self.backend, "feedback.backend", BACKENDS)
+        check_choice(self.blank_frames, "feedback.blank_frames", BLANK_FRAMES)
+        check_choice(self.gain_rule, "feedback.gain_rule", GAIN_RULES)
+        check_real(self.min_signal_fraction, "feedback.min_signal_fraction", low=0.0, high=1.0)
 
     def to_dict(self) -> dict:
         return {f.name: (dict(v) if isinstance(v := getattr(self, f.name), dict) else v) for f in fields(self)}
@@ -484,33 +547,168 @@ def load_feedback_matrix(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
     return b, meta
 
 
+# ---- the optical provider's kernels ----------------------------------------------------------------
+def _decode_rows_impl(measured, code, w32, row32, rows, out):
+    """out[rows[i]] = row32[i] * sum_f w32[f] measured[code[f, i]] (float32, f in order; code < 0: a
+    frame that is not displayed, taken as 0)."""
+    n_f, m = code.shape
+    n_out = measured.shape[1]
+    for i in prange(m):
+        o = rows[i]
+        for j in range(n_out):
+            out[o, j] = np.float32(0.0)
+        for f in range(n_f):
+            c = code[f, i]
+            if c >= 0:
+                w = w32[f]
+                for j in range(n_out):
+                    out[o, j] += w * measured[c, j]
+        r = row32[i]
+        for j in range(n_out):
+            out[o, j] *= r
+
+
+_decode_rows_serial = njit(cache=True)(_decode_rows_impl)
+_decode_rows_parallel = njit(cache=True, parallel=True)(_decode_rows_impl)
+#: outputs below this many floats are decoded by the serial kernel (a parallel launch costs more)
+_PARALLEL_FROM = 1 << 17
+
+
+def decode_rows(measured: np.ndarray, code: np.ndarray, weights: np.ndarray, row: np.ndarray, rows: np.ndarray, out: np.ndarray) -> None:
+    """Decode measured frames into ``out`` in place (numba): out[rows[i]] = row[i] sum_f w_f measured[code[f, i]].
+
+    The sum runs over f in order in float32, each term the float32 product w_f y (exactly the
+    arithmetic of ``out += np.float32(w_f) * y_f`` repeated over f, from 0); ``code[f, i] < 0``
+    marks a frame that was not displayed (its projection is taken as 0). Rows of ``out`` not
+    listed in ``rows`` are left untouched. Each output row is computed by one thread: the numbers
+    do not depend on the thread count.
+    """
+    w32 = np.ascontiguousarray(weights, dtype=np.float32)
+    r32 = np.ascontiguousarray(row, dtype=np.float32)
+    kern = _decode_rows_parallel if out.size >= _PARALLEL_FROM else _decode_rows_serial
+    kern(measured, np.ascontiguousarray(code, dtype=np.int64), w32, r32, np.ascontiguousarray(rows, dtype=np.int64), out)
+
+
+def _frame_keys_numpy(rows: np.ndarray) -> np.ndarray:
+    """Sort keys of binary rows (N, n) whose order is the lexicographic order of the rows.
+
+    Rows packed into bits, first mirror most significant: one uint64 per row for n <= 64, else
+    the packed bytes as one opaque (void) item compared like ``memcmp`` (the order of
+    ``np.unique(rows, axis=0)``).
+    """
+    packed = np.packbits(rows, axis=1)
+    nb = packed.shape[1]
+    if nb <= 8:
+        full = np.zeros((rows.shape[0], 8), dtype=np.uint8)
+        full[:, :nb] = packed
+        return full.view(">u8")[:, 0]
+    return np.ascontiguousarray(packed).view(np.dtype((np.void, nb)))[:, 0]
+
+
+#: bits per int64 sort word of the torch keys (positive int64: the order of the words is the order of the rows)
+_KEY_BITS = 62
+
+
+def _frame_keys_torch(frames):
+    """Torch twin of :func:`_frame_keys_numpy`: int64 words (..., n_words) of 62 bits, first mirror most significant."""
+    n = frames.shape[-1]
+    n_words = -(-n // _KEY_BITS)
+    pad = n_words * _KEY_BITS - n
+    x = frames.to(torch.int64)
+    if pad:
+        x = torch.nn.functional.pad(x, (0, pad))
+    x = x.reshape(*frames.shape[:-1], n_words, _KEY_BITS)
+    pow2 = torch.bitwise_left_shift(torch.ones(_KEY_BITS, dtype=torch.int64, device=frames.device),
+                                    torch.arange(_KEY_BITS - 1, -1, -1, device=frames.device))
+    return (x * pow2).sum(dim=-1)  # integers: exact
+
+
+def _frames_from_keys_torch(words, n: int):
+    """Binary frames (U, n) float32 back from the words of :func:`_frame_keys_torch`."""
+    shifts = torch.arange(_KEY_BITS - 1, -1, -1, device=words.device)
+    bits = torch.bitwise_and(torch.bitwise_right_shift(words[:, :, None], shifts), 1)
+    return bits.reshape(words.shape[0], -1)[:, :n].to(torch.float32)
+
+
 class OpticalFeedback(FeedbackProvider):
-    """DFA feedback measured on a simulated optical processing unit.
+    r"""DFA feedback measured on a simulated optical processing unit.
 
     For a batch of errors e (M, n_in), with n_in = ``opu.n_in`` and n_out = ``opu.n_out``:
 
-    1. quantize per sample (:class:`~dfa.mechanism.quantize.ErrorQuantizer`): e ~ a q with q a
-       small-integer vector (ternary: q = sign(e) where |e_j| > threshold * max|e|, a = mean
-       kept |e_j|; bit planes: q = round(L e / max|e|), a = max|e| / L);
-    2. write q as binary DMD frames with ``quantizer.encoder()`` (2 per sample for ternary q:
-       q > 0 and q < 0; 2 n_bits for bit planes), measure each with ``opu.linear`` through
-       the reference scheme (2 camera frames each in the exact scheme) and decode:
-       y ~ B_opt q + noise [sqrt(DN)]. All-zero DMD frames are not displayed (their
-       projection is 0); with ``dedupe`` each distinct binary frame of the batch is displayed
-       once and its measurement, noise included, is used by every sample that has that frame
-       (a classifier's errors repeat a lot: the frame with the target class, the frames of
-       the usual confusions);
-    3. rescale to the convention and restore the magnitude: B e ~ a * g * y, with
+    1. quantize and encode per sample, fused on the whole batch
+       (:meth:`~dfa.mechanism.quantize.ErrorQuantizer.planes`): e ~ a q with q a small-integer
+       vector (ternary: q = sign(e) where |e_j| > threshold * max|e|, a = mean kept |e_j|;
+       bit planes: q = round(L e / max|e|), a = max|e| / L), written as binary DMD frames
+       q = sum_f w_f x_f (2 per sample for ternary q: q > 0 and q < 0; 2 n_bits for bit
+       planes, sum_f w_f = 0);
+    2. measure each frame with ``opu.linear`` through the reference scheme (2 camera frames each
+       in the exact scheme), y_f = B_opt x_f + b + n_f [sqrt(DN)], with n_f the frame's noise and
+       b = (Z - Z_hat) / N the calibration residual: the reference level Z_hat is a mean of
+       ``reference.calibration_frames`` noisy frames, so b is a fixed random vector, the same
+       for every frame until the next calibration. With ``dedupe`` each distinct binary frame of
+       the batch is displayed once and its measurement, noise included, is used by every sample
+       that has that frame (a classifier's errors repeat a lot). All-zero (blank) frames:
 
-       * ``"probes"``: g = scale / sqrt(n_in) / c, c^2 = sum_k <y_k, y'_k> / (n_out sum_k |p_k|^2)
-         measured once from ``n_probes`` random ternary probes p_k each projected twice
-         (y_k, y'_k): the product of two repeats has no noise bias, so c^2 estimates the mean
-         square entry of B_opt; a lab can do exactly this;
-       * ``"per-projection"``: g = scale |q| / sqrt(n_in) / rms(y) per sample.
+       * ``blank_frames="measure"``: displayed like any other frame; the decode
+         y = sum_f w_f y_f = B_opt q + sum_f w_f n_f then carries no residual (sum_f w_f = 0),
+         i.e. E[y | calibration] = B_opt q exactly for every error;
+       * ``"skip"``: not displayed, taken as 0; a sample whose error has one sign only (the
+         other frame blank) then gets y = B_opt q + (sum of the displayed w_f) b, a bias shared
+         by all such projections that averages out neither over noise nor over steps;
+
+    3. rescale to the convention and restore the magnitude: B e ~ a h y, with
+
+       * ``"probes"``: c^2 = sum_k <y_k, y'_k> / (n_out sum_k |p_k|^2) and
+         sigma^2 = sum_k |y_k - y'_k|^2 / (4 n_out n_probes), measured once from ``n_probes``
+         random ternary probes p_k (all frames displayed) each projected twice (y_k, y'_k): the
+         product of two repeats has no noise bias, so c^2 estimates the mean square entry of
+         B_opt, and sigma^2 the noise variance of one displayed frame per camera pixel (half that
+         of a decoded probe, two frames); a lab can do exactly this. g = scale / sqrt(n_in) / c.
+         ``gain_rule="signal"``: h = g. ``gain_rule="snr"``: per sample i,
+
+         .. math::
+
+            S_i = c^2 |q_i|^2, \quad N_i = \sigma^2 \sum_f w_f^2, \quad
+            v_i = \frac{S_i}{S_i + N_i}, \quad h_i = g \sqrt{v_i}\; G
+
+         with the sum over the measured frames of sample i (blank ones included with
+         ``"measure"``). S_i is the mean square signal per pixel of B_opt q_i, N_i that of its
+         decoded noise and v_i the signal fraction of its power, so E|B e_i|^2 / n_out =
+         g^2 a_i^2 (S_i + N_i) v_i = g^2 a_i^2 S_i: signal plus noise arrive at exactly the
+         noiseless update size, a fraction v_i of it signal (the signal-only gain sends the
+         noise on top of it, several times its size at low SNR). G in {0, 1} is the gate: with
+         the batch's mean signal fraction r = mean_i v_i (a per-sample quantity: the batch size
+         does not enter, as the signal a run accumulates per epoch does not depend on it) and
+         its moving average over projection calls rho_t = rho_{t-1} + (r_t - rho_{t-1}) / 50
+         (rho_1 = r_1), G = 1 while rho >= ``min_signal_fraction`` (default 0.1, i.e. a
+         per-sample S / N of about 0.11), and once closed G = 1 again only when rho >= 2
+         ``min_signal_fraction``. A closed gate gives exactly zero feedback, which no optimizer scales
+         back up (Adam normalises any other factor away): a noise-dominated device trains the
+         head only, i.e. ends at the head-only control's result. The average and the
+         hysteresis keep G from flickering (after a run of zero gradients Adam turns a single
+         noisy one into a full-size step). With ``dedupe`` samples share measurements and their
+         noise, which adds coherently in the batch's update; neither v_i nor R counts it (a
+         per-use count shrinks the feedback of large batches at any SNR). The threshold 0.1 and
+         the hysteresis factor 2 are choices, checked on digits (docs/results/optical-feedback.md).
+         A device with no measurable signal (c^2 <= 0) gets h = 0 under ``"snr"`` (an error
+         under ``"signal"``); a noiseless one (sigma = 0) gets h = g exactly;
+       * ``"per-projection"``: h = scale |q| / sqrt(n_in) / rms(y) per sample (keeps the total,
+         signal plus noise, at the convention's size; the gain rule does not apply).
 
     All-zero rows (no error) are not sent to the device. Frames and device time are those of
-    ``opu`` (reference calibration and probes included). The OPU computes on the CPU (numpy);
-    the error is moved there and the result back to the error's device.
+    ``opu`` (reference calibration and probes included).
+
+    Backends (``backend``): ``"numpy"`` moves the error to the host and measures with
+    ``opu.linear`` (numpy/numba; fused quantise-encode, frames deduplicated on packed keys, one
+    numba pass that decodes and rescales in place); ``"torch"`` runs every step on the error's
+    device (CPU or CUDA) through :class:`photonics.backends.torch_opu.TorchOPU`: quantisation,
+    encoding, deduplication, projection, camera noise (the counter-based streams of numpy) and
+    decoding stay there, and only frame counts reach the host (the device clock). The stochastic
+    rounding's U[0, 1) draws come from the host generator (PCG64, as with numpy) and are
+    uploaded; the reference calibration and the probes run once on the host. On a CPU torch
+    device the numbers equal numpy's bit for bit; on CUDA the GEMM runs in cuBLAS (fields within
+    float32 rounding, see :mod:`photonics.backends.torch_opu`). ``"auto"``: torch for an error
+    on a GPU, numpy on the CPU.
 
     Parameters
     ----------
@@ -518,19 +716,22 @@ class OpticalFeedback(FeedbackProvider):
         The device; its n_in is the error dimension, its n_out the total feedback width.
     quantizer : ErrorQuantizer
         How the error is quantized (default: ternary, threshold 0.35).
-    scale, rescale, n_probes, dedupe : see :class:`FeedbackConfig`.
+    scale, rescale, n_probes, dedupe, backend, blank_frames, gain_rule : see :class:`FeedbackConfig`.
     probe_seed : int
         Seed of the probe patterns.
     recalibrate_every_s : float or None
         Refresh the reference calibration when this much device time [s] has passed since
         the last one (checked before each projection); None: never (see :class:`FeedbackConfig`).
+    rounding_seed : int
+        Seed of the stochastic rounding draws.
     """
 
     kind = "optical"
 
     def __init__(self, opu, *, quantizer: ErrorQuantizer | None = None, scale: float = 1.0, rescale: str = "probes",
                  n_probes: int = 32, dedupe: bool = True, probe_seed: int = 0, recalibrate_every_s: float | None = None,
-                 rounding_seed: int = 0):
+                 rounding_seed: int = 0, backend: str = "auto", blank_frames: str = "measure", gain_rule: str = "snr",
+                 min_signal_fraction: float = 0.1):
         from photonics import OPU
         from photonics.encoding import TernaryEncoder
 
@@ -548,21 +749,36 @@ class OpticalFeedback(FeedbackProvider):
         self.probe_seed = check_seed(probe_seed, "probe_seed")
         self.rounding_seed = check_seed(rounding_seed, "rounding_seed")
         self.dedupe = bool(dedupe)
+        self.backend = check_choice(backend, "backend", BACKENDS, error=ValidationError)
+        self.blank_frames = check_choice(blank_frames, "blank_frames", BLANK_FRAMES, error=ValidationError)
+        self.gain_rule = check_choice(gain_rule, "gain_rule", GAIN_RULES, error=ValidationError)
+        self.min_signal_fraction = check_real(min_signal_fraction, "min_signal_fraction", low=0.0, high=1.0, error=ValidationError)
+        self._gated = 0  # projections whose feedback the batch-SNR gate set to zero (see gated_projections)
+        self._gated_t = None  # the same count on a torch device (read lazily: no host sync per step)
+        self._snr_avg = None  # moving average of the batch's mean signal fraction (float, or a 0-d tensor on the torch device)
+        self._gate_open = True
         self.recalibrate_every_s = None if recalibrate_every_s is None else check_real(
             recalibrate_every_s, "recalibrate_every_s", low=0.0, low_inclusive=False, unit="s", error=ValidationError)
+        if self.backend == "torch":
+            self._check_torch_device()
         self.recalibrations = 0  # reference calibrations made by the periodic refresh
         self._probe_encoder = TernaryEncoder(0.0)
-        self._encoder = quantizer.encoder()
+        self._weights = quantizer.plane_weights  # w_f, float64
+        self._w32 = self._weights.astype(np.float32)
+        self._w2 = self._weights**2
         self.gain: float | None = None
-        self._weights: dict[int, np.ndarray] = {}
+        #: probe estimates: mean square entry of B_opt [sqrt(DN)^2] and noise variance of one frame per pixel [sqrt(DN)^2]
+        self.signal_c2: float | None = None
+        self.noise_var: float | None = None
         self.frames_displayed = 0  # DMD frames sent to the device for feedback (calibration excluded)
         self.frames_requested = 0  # DMD frames the encoding asked for, before skipping zeros and duplicates
         self._frames0 = opu.frames_used
         self._time0 = opu.device_time_s
+        self._torch_opus: dict = {}
 
     # ---- calibration -----------------------------------------------------------------------
     def calibrate(self) -> float:
-        """Measure the probe gain g (``rescale="probes"``); costs 2 n_probes projections."""
+        """Measure the probe gain g and the frame noise sigma^2 (``rescale="probes"``); costs 2 n_probes projections."""
         g = generator(self.probe_seed, "dfa", "feedback", "probes")
         probes = g.choice(np.array([-1, 0, 1], dtype=np.int8), size=(self.n_probes, self.n_in), p=[0.25, 0.5, 0.25])
         empty = ~probes.any(axis=1)
@@ -570,55 +786,23 @@ class OpticalFeedback(FeedbackProvider):
         y1 = self.opu.linear(probes, encoder=self._probe_encoder).astype(np.float64)
         y2 = self.opu.linear(probes, encoder=self._probe_encoder).astype(np.float64)
         c2 = float(np.sum(y1 * y2)) / (self.n_out * float(np.sum(probes.astype(np.float64) ** 2)))
+        d = y1 - y2
+        self.noise_var = float(np.sum(d * d)) / (4.0 * self.n_out * self.n_probes)
+        self.signal_c2 = c2
         if not c2 > 0:
+            if self.gain_rule == "snr" and self.noise_var > 0:
+                log.warning("optical feedback: the probes found no signal (c^2 = %.3g, frame noise %.3g sqrt(DN)^2): the "
+                            "feedback is set to zero (the hidden layers keep their initial weights)", c2, self.noise_var)
+                self.gain = 0.0
+                return self.gain
             raise ValidationError(
                 f"the optical feedback calibration found no signal (c^2 = {c2:.3g} sqrt(DN)^2): the device is too noisy "
                 "or its reference too weak for a linear projection; check the device config"
             )
         self.gain = self.scale / math.sqrt(self.n_in) / math.sqrt(c2)
-        log.info("optical feedback: probe calibration c = %.4g sqrt(DN) per unit error, gain %.4g", math.sqrt(c2), self.gain)
+        log.info("optical feedback: probe calibration c = %.4g sqrt(DN) per unit error, frame noise %.4g sqrt(DN), gain %.4g",
+                 math.sqrt(c2), math.sqrt(self.noise_var), self.gain)
         return self.gain
-
-    # ---- projection ---------------------------------------------------------------------
-    def _measure(self, q: np.ndarray) -> np.ndarray:
-        """B_opt q for integer rows q (M, n_in) [sqrt(DN)], float32 (M, n_out).
-
-        The encoder writes q as binary DMD frames (F, M, n_in); all-zero frames are not
-        displayed (their linear projection is 0 by construction); with ``dedupe`` each
-        distinct frame of the batch is displayed once. The per-frame projections are then
-        decoded (the encoder's linear combination) into B_opt q.
-        """
-        self._maybe_recalibrate()
-        frames = self._encoder.encode(q)
-        n_f, m, n = frames.shape
-        flat = frames.reshape(n_f * m, n)
-        shown = np.flatnonzero(flat.any(axis=1))
-        # row of each (frame, sample) in the measured block; the block's extra last row is the
-        # 0 of the blank frames
-        if shown.size and self.dedupe:
-            uniq, inverse = np.unique(flat[shown], axis=0, return_inverse=True)
-            measured = self.opu.linear(uniq)
-            rows = inverse.reshape(-1)
-        elif shown.size:
-            measured = self.opu.linear(flat[shown])
-            rows = np.arange(shown.size)
-        else:
-            measured = np.zeros((0, self.n_out), dtype=np.float32)
-            rows = np.zeros(0, dtype=np.int64)
-        code = np.full(n_f * m, measured.shape[0], dtype=np.int64)
-        code[shown] = rows
-        self.frames_displayed += measured.shape[0]
-        self.frames_requested += n_f * m
-        block = np.empty((measured.shape[0] + 1, self.n_out), dtype=np.float32)
-        block[:-1] = measured
-        block[-1] = 0.0
-        code = code.reshape(n_f, m)
-        # the encoder's decode is a fixed linear combination of the frames: sum_f w_f y_f
-        out = np.zeros((m, self.n_out), dtype=np.float32)
-        for f, w in enumerate(self._decode_weights(n_f)):
-            if w != 0:
-                out += np.float32(w) * block[code[f]]
-        return out
 
     def _maybe_recalibrate(self) -> None:
         """Refresh the reference calibration if ``recalibrate_every_s`` of device time has passed.
@@ -634,38 +818,292 @@ class OpticalFeedback(FeedbackProvider):
             self.opu.calibrate_reference()
             self.recalibrations += 1
 
-    def _decode_weights(self, n_frames: int) -> np.ndarray:
-        """w_f with decode(y) = sum_f w_f y_f (the encoder's decode applied to unit frames)."""
-        if n_frames not in self._weights:
-            unit = np.eye(n_frames, dtype=np.float32)[:, :, None]  # (frames, batch=frames, n_out=1)
-            self._weights[n_frames] = self._encoder.decode(unit)[:, 0].astype(np.float64)
-        return self._weights[n_frames]
+    # ---- backends --------------------------------------------------------------------------
+    def _check_torch_device(self) -> None:
+        if getattr(self.opu.modulator, "kind", "dmd") != "dmd" or not self.opu.medium.is_static:
+            raise ValidationError(
+                "feedback backend 'torch' needs a binary-DMD device with a static medium (this one has "
+                f"{self.opu.config.modulator!r} modulation and a {'static' if self.opu.medium.is_static else 'drifting'} medium); "
+                "use backend 'numpy'"
+            )
 
-    def _project(self, error):
+    def backend_for(self, device) -> str:
+        """The backend that projects an error on torch ``device``: ``"numpy"`` or ``"torch"``."""
+        if self.backend != "auto":
+            return self.backend
+        dev = torch.device(device)
+        if dev.type == "cpu":
+            return "numpy"
+        if getattr(self.opu.modulator, "kind", "dmd") != "dmd" or not self.opu.medium.is_static:
+            if not getattr(self, "_warned_auto", False):
+                log.warning("optical feedback: backend 'auto' keeps numpy on the host for this device (phase SLM or drifting "
+                            "medium, which the torch backend does not support); every step copies the error to the host")
+                self._warned_auto = True
+            return "numpy"
+        return "torch"
+
+    def torch_opu(self, device):
+        """The :class:`~photonics.backends.torch_opu.TorchOPU` of this provider's device on torch ``device`` (cached)."""
+        from photonics.backends.torch_opu import TorchOPU
+
+        dev = torch.device(device)
+        key = str(dev)
+        if key not in self._torch_opus:
+            self._torch_opus[key] = TorchOPU(self.opu, dev)
+        return self._torch_opus[key]
+
+    def _uniforms(self, shape) -> np.ndarray | None:
+        """U[0, 1) draws of the stochastic rounding of this call (host PCG64; None for deterministic rounding)."""
+        if not isinstance(self.quantizer, StochasticQuantizer):
+            return None
+        return generator(self.rounding_seed, "dfa", "feedback", "rounding", str(self.projections)).random(shape)
+
+    # ---- the per-sample factor -------------------------------------------------------------
+    def _row_factor(self, a, q2, n_measured_w2):
+        """h_i a_i of the probes rescaling (float64 arrays, numpy or torch; same operations in the same order).
+
+        ``n_measured_w2``: a callable returning N_i / sigma^2 (:meth:`_noise_weights`), evaluated
+        only under the ``"snr"`` rule."""
+        if self.gain_rule == "signal" or self.gain == 0.0:
+            return a * self.gain
+        s = self.signal_c2 * q2
+        v = s / (s + self.noise_var * n_measured_w2())
+        row = a * self.gain * (np.sqrt(v) if isinstance(v, np.ndarray) else torch.sqrt(v))
+        if self.min_signal_fraction <= 0:
+            return row
+        # the gate: r = mean_i v_i (numpy's pairwise order on both backends), its moving average
+        # rho <- rho + (r - rho) / GATE_CALLS (rho = r at the first call), open while rho >= v_min,
+        # reopened once closed only when rho >= 2 v_min (see the class docstring)
+        thr = self.min_signal_fraction
+        if isinstance(v, np.ndarray):
+            r = float(np.mean(v))
+            if self._snr_avg is None:
+                self._snr_avg, self._gate_open = r, r >= thr
+            else:
+                prev = float(self._snr_avg)
+                self._snr_avg = prev + (r - prev) / GATE_CALLS
+                self._gate_open = self._snr_avg >= (thr if bool(self._gate_open) else 2.0 * thr)
+            if not self._gate_open:
+                self.gated_projections += 1
+                return row * 0.0
+            return row
+        r = pairwise_row_sum_torch(v[None, :])[0] / v.shape[0]
+        if self._snr_avg is None:
+            avg, is_open = r, r >= thr
+        else:
+            prev = torch.as_tensor(self._snr_avg, dtype=torch.float64, device=v.device)
+            was = torch.as_tensor(self._gate_open, device=v.device)
+            avg = prev + (r - prev) / GATE_CALLS
+            is_open = avg >= torch.where(was, torch.full_like(avg, thr), torch.full_like(avg, 2.0 * thr))
+        self._snr_avg, self._gate_open = avg, is_open
+        shut = (~is_open).to(torch.int64)
+        self._gated_t = shut if self._gated_t is None else self._gated_t + shut
+        return torch.where(is_open, row, row * 0.0)
+
+    def _noise_weights(self, nz):
+        """N_i / sigma^2 = sum_f w_f^2 over the measured frames of each sample (all of them with
+        ``"measure"``, the nonzero ones with ``"skip"``; ``nz`` (n_f, m): frame f of sample i is not
+        blank). Sums of powers of 4: exact in any order, so numpy and torch agree bit for bit."""
+        if self.blank_frames == "measure":
+            return float(self._w2.sum())
+        if isinstance(nz, np.ndarray):
+            return (self._w2[:, None] * nz).sum(axis=0)
+        w2 = torch.as_tensor(self._w2, dtype=torch.float64, device=nz.device)
+        return (w2[:, None] * nz).sum(dim=0)
+
+    # ---- projection: numpy -----------------------------------------------------------------
+    def _display_numpy(self, keys: np.ndarray, nz: np.ndarray, frames_of):
+        """Measure the frames of a batch: (measured (U, n_out) float32, code (n_f, m)).
+
+        ``keys`` (n_f, m): sort keys of the frames (:func:`_frame_keys_numpy`, or the ternary
+        kernel's), whose order is the lexicographic order of the frames; ``nz`` (n_f, m): the
+        frame is not blank; ``frames_of(flat indices)``: the uint8 frames (k, n_in) at these
+        frame-major positions. ``code[f, i]``: row of ``measured`` holding frame f of sample i,
+        -1 for a blank frame that was not displayed (``blank_frames="skip"``). Displayed: every
+        frame (``"measure"``) or the nonzero ones, each distinct one once in the lexicographic
+        order of the rows with ``dedupe`` (what ``np.unique(rows, axis=0)`` returns), else in
+        frame-major order.
+        """
+        n_f, m = nz.shape
+        flat_keys = keys.reshape(-1)
+        if self.blank_frames == "measure":
+            shown = None
+            sel = flat_keys
+        else:
+            shown = np.flatnonzero(nz.reshape(-1))
+            sel = flat_keys[shown]
+        code = np.full(n_f * m, -1, dtype=np.int64)
+        if sel.shape[0] and self.dedupe:
+            _, first, inverse = np.unique(sel, return_index=True, return_inverse=True)
+            measured = self.opu.linear(frames_of(first if shown is None else shown[first]))
+            rows = inverse.reshape(-1)
+        elif sel.shape[0]:
+            measured = self.opu.linear(frames_of(np.arange(n_f * m) if shown is None else shown))
+            rows = np.arange(sel.shape[0])
+        else:
+            measured = np.zeros((0, self.n_out), dtype=np.float32)
+            rows = np.zeros(0, dtype=np.int64)
+        if shown is None:
+            code[:] = rows
+        else:
+            code[shown] = rows
+        self.frames_displayed += measured.shape[0]
+        self.frames_requested += n_f * m
+        return measured, code.reshape(n_f, m)
+
+    def _project_numpy(self, error):
         e = error.to(device="cpu", dtype=torch.float64).numpy()
-        q, a = _quantize(self.quantizer, e, self.rounding_seed, self.projections)
+        n_rows = e.shape[0]
+        fast = self.quantizer.encoding == "ternary" and self.n_in <= 64
+        if fast:  # one numba pass: sort keys of the two frames, magnitudes, |q|^2
+            keys, a, q2 = self.quantizer.ternary_keys(e)
+        else:
+            frames, a, q2 = self.quantizer.planes(e, self._uniforms(e.shape))
         active = a > 0
         if not active.any():
-            return torch.zeros((e.shape[0], self.n_out), device=error.device, dtype=error.dtype)
+            return torch.zeros((n_rows, self.n_out), device=error.device, dtype=error.dtype)
         if self.rescale == "probes" and self.gain is None:
             self.calibrate()
-        qa = q[active]
-        y = self._measure(qa)  # float32 (n_active, n_out), ~ B_opt q
+        self._maybe_recalibrate()
+        idx = np.flatnonzero(active)
+        full = idx.size == n_rows
+        if fast:
+            ka = keys if full else keys[:, idx]
+            nz = ka != 0
+            shifts = np.arange(63, 63 - self.n_in, -1, dtype=np.uint64)
+            flat_keys = ka.reshape(-1)
+
+            def frames_of(pos):
+                return ((flat_keys[pos][:, None] >> shifts) & np.uint64(1)).astype(np.uint8)
+        else:
+            fa = frames if full else frames[:, idx]
+            flat = fa.reshape(-1, self.n_in)
+            ka = _frame_keys_numpy(flat).reshape(fa.shape[:2])
+            nz = fa.any(axis=2)
+
+            def frames_of(pos):
+                return flat[pos]
+        measured, code = self._display_numpy(ka, nz, frames_of)
+        aa, qa2 = a[idx], q2[idx]
         if self.rescale == "probes":
-            row = a[active] * self.gain
+            # the output is a torch allocation (aligned as torch's own kernels expect), decoded in place
+            out_t = (torch.empty if full else torch.zeros)((n_rows, self.n_out), dtype=torch.float32)
+            out = out_t.numpy()
+            decode_rows(measured, code, self._w32, self._row_factor(aa, qa2, lambda: self._noise_weights(nz)), idx, out)
+            return out_t.to(device=error.device, dtype=error.dtype)
         else:
+            y = np.empty((idx.size, self.n_out), dtype=np.float32)
+            decode_rows(measured, code, self._w32, np.ones(idx.size), np.arange(idx.size), y)
             rms = np.sqrt(np.mean(np.square(y, dtype=np.float64), axis=1))
-            target = self.scale * np.sqrt((qa.astype(np.float64) ** 2).sum(axis=1) / self.n_in)
-            row = a[active] * target / np.where(rms > 0, rms, 1.0)
-        y *= row.astype(np.float32)[:, None]
-        if active.all():
-            out = y
-        else:
-            out = np.zeros((e.shape[0], self.n_out), dtype=np.float32)
-            out[active] = y
+            target = self.scale * np.sqrt(qa2 / self.n_in)
+            row = aa * target / np.where(rms > 0, rms, 1.0)
+            y *= row.astype(np.float32)[:, None]
+            if full:
+                out = y
+            else:
+                out = np.zeros((n_rows, self.n_out), dtype=np.float32)
+                out[idx] = y
         return torch.from_numpy(out).to(device=error.device, dtype=error.dtype)
 
+    # ---- projection: torch -----------------------------------------------------------------
+    def _display_torch(self, fa, topu):
+        """Torch twin of :meth:`_display_numpy` (fa: bool (n_f, m, n_in) on the device); code uses U (a zero row) for skipped blanks."""
+        n_f, m, n = fa.shape
+        dev = fa.device
+        flat = fa.reshape(n_f * m, n)
+        nz = fa.any(dim=2)
+        if self.blank_frames == "measure":
+            shown = None
+            sel = flat
+        else:
+            shown = torch.nonzero(nz.reshape(-1)).squeeze(1)
+            sel = flat[shown]
+        n_sel = sel.shape[0]
+        if n_sel and self.dedupe:
+            words = _frame_keys_torch(sel)
+            if words.shape[1] == 1:
+                uniq, inverse = torch.unique(words[:, 0], sorted=True, return_inverse=True)
+                uniq = uniq[:, None]
+            else:
+                uniq, inverse = torch.unique(words, dim=0, sorted=True, return_inverse=True)
+            measured = topu.linear_frames(_frames_from_keys_torch(uniq, n))
+            rows = inverse.reshape(-1)
+        elif n_sel:
+            measured = topu.linear_frames(sel.to(torch.float32))
+            rows = torch.arange(n_sel, device=dev)
+        else:
+            measured = torch.zeros((0, self.n_out), dtype=torch.float32, device=dev)
+            rows = torch.zeros(0, dtype=torch.int64, device=dev)
+        n_u = measured.shape[0]
+        if shown is None:
+            code = rows
+        else:
+            code = torch.full((n_f * m,), n_u, dtype=torch.int64, device=dev)
+            code[shown] = rows
+        self.frames_displayed += n_u
+        self.frames_requested += n_f * m
+        block = torch.cat([measured, torch.zeros((1, self.n_out), dtype=torch.float32, device=dev)])
+        return block, code.reshape(n_f, m), nz
+
+    def _project_torch(self, error):
+        dev = error.device
+        topu = self.torch_opu(dev)
+        n_rows = error.shape[0]
+        u = self._uniforms(tuple(error.shape))
+        if u is not None:
+            u = torch.from_numpy(u).to(dev)
+        frames, a, q2 = self.quantizer.planes_torch(error, u)
+        idx = torch.nonzero(a > 0).squeeze(1)
+        m = idx.shape[0]  # the one size the host needs before the frames (device clock)
+        if m == 0:
+            return torch.zeros((n_rows, self.n_out), device=dev, dtype=error.dtype)
+        if self.rescale == "probes" and self.gain is None:
+            self.calibrate()
+        self._maybe_recalibrate()
+        full = m == n_rows
+        fa = frames if full else frames[:, idx]
+        block, code, nz = self._display_torch(fa, topu)
+        # decode: y = sum_f w_f y_f in float32, f in order, from 0 (the numpy kernel's arithmetic)
+        y = torch.zeros((m, self.n_out), dtype=torch.float32, device=dev)
+        for f in range(code.shape[0]):  # the encoding's planes (2 for ternary), each a batched gather
+            y += float(self._w32[f]) * block[code[f]]
+        aa = a if full else a[idx]
+        qa2 = q2 if full else q2[idx]
+        if self.rescale == "probes":
+            row = self._row_factor(aa, qa2, lambda: self._noise_weights(nz))
+        else:
+            yd = y.to(torch.float64)
+            rms = torch.sqrt(pairwise_row_sum_torch(yd * yd) / self.n_out)
+            target = self.scale * torch.sqrt(qa2 / self.n_in)
+            row = aa * target / torch.where(rms > 0, rms, torch.ones_like(rms))
+        y *= row.to(torch.float32)[:, None]
+        if full:
+            out = y
+        else:
+            out = torch.zeros((n_rows, self.n_out), dtype=torch.float32, device=dev)
+            out[idx] = y
+        return out.to(error.dtype)
+
+    def _project(self, error):
+        if self.backend_for(error.device) == "torch":
+            return self._project_torch(error)
+        return self._project_numpy(error)
+
     # ---- accounting and state --------------------------------------------------------------
+    @property
+    def gated_projections(self) -> int:
+        """Projection calls whose feedback the batch-SNR gate set to zero (``gain_rule="snr"``)."""
+        if self._gated_t is not None:
+            self._gated += int(self._gated_t.item())
+            self._gated_t = None
+        return self._gated
+
+    @gated_projections.setter
+    def gated_projections(self, value: int) -> None:
+        if self._gated_t is not None:
+            self._gated_t = None
+        self._gated = int(value)
+
     @property
     def optical_device(self):
         return self.opu
@@ -686,9 +1124,14 @@ class OpticalFeedback(FeedbackProvider):
         return {
             "projections": self.projections,
             "gain": self.gain,
+            "signal_c2": self.signal_c2,
+            "noise_var": self.noise_var,
             "frames_displayed": self.frames_displayed,
             "frames_requested": self.frames_requested,
             "recalibrations": self.recalibrations,
+            "gated_projections": self.gated_projections,
+            "signal_fraction_average": None if self._snr_avg is None else float(self._snr_avg),
+            "gate_open": bool(self._gate_open),
             "frames0": self._frames0,
             "time0": self._time0,
             "opu_config": self.opu.config.to_json(),
@@ -709,9 +1152,21 @@ class OpticalFeedback(FeedbackProvider):
         self.opu.load_state_dict(opu_state)
         self.projections = int(state["projections"])
         self.gain = None if state["gain"] is None else float(state["gain"])
+        c2, nv = state.get("signal_c2"), state.get("noise_var")
+        self.signal_c2 = None if c2 is None else float(c2)
+        self.noise_var = None if nv is None else float(nv)
+        if self.gain is not None and self.gain_rule == "snr" and (self.signal_c2 is None or self.noise_var is None):
+            raise FileFormatError(
+                "the saved optical feedback state has no probe noise estimate (a checkpoint from before the 'snr' gain "
+                "rule); resume it with feedback.gain_rule = 'signal' and feedback.blank_frames = 'skip'"
+            )
         self.frames_displayed = int(state.get("frames_displayed", 0))
         self.frames_requested = int(state.get("frames_requested", 0))
         self.recalibrations = int(state.get("recalibrations", 0))
+        self.gated_projections = int(state.get("gated_projections", 0))
+        avg = state.get("signal_fraction_average")
+        self._snr_avg = None if avg is None else float(avg)
+        self._gate_open = bool(state.get("gate_open", True))
         self._frames0 = int(state["frames0"])
         self._time0 = float(state["time0"])
 
@@ -724,11 +1179,19 @@ class OpticalFeedback(FeedbackProvider):
             rescale=self.rescale,
             n_probes=self.n_probes,
             dedupe=self.dedupe,
+            backend=self.backend,
+            blank_frames=self.blank_frames,
+            gain_rule=self.gain_rule,
+            min_signal_fraction=self.min_signal_fraction,
+            gated_projections=self.gated_projections,
+            signal_fraction_average=None if self._snr_avg is None else float(self._snr_avg),
             recalibrate_every_s=self.recalibrate_every_s,
             recalibrations=self.recalibrations,
             dmd_frames_displayed=self.frames_displayed,
             dmd_frames_requested=self.frames_requested,
             gain=self.gain,
+            probe_signal_c2=self.signal_c2,
+            probe_frame_noise_var=self.noise_var,
             device=cfg.name,
             device_seed=self.opu.seed,
             linear_scheme=cfg.reference.scheme,
@@ -789,6 +1252,10 @@ def _build_optical(n_in, n_out, *, seed, config):
         probe_seed=derive_seed(seed, "probes"),
         rounding_seed=derive_seed(seed, "rounding"),
         recalibrate_every_s=config.recalibrate_every_s,
+        backend=config.backend,
+        blank_frames=config.blank_frames,
+        gain_rule=config.gain_rule,
+        min_signal_fraction=config.min_signal_fraction,
     )
 
 

@@ -13,7 +13,17 @@ wrapped OPU's frame counter (device time), so ``TorchOPU(opu).project(x)`` equal
   same numbers as numpy's;
 * the GEMM runs in torch's BLAS (or cuBLAS) instead of OpenBLAS, so fields agree within
   float32 rounding (relative ~1e-6), and a quantized DN or a Poisson draw can differ where
-  that rounding crosses a decision boundary (a fraction of order 1e-6 of the pixels).
+  that rounding crosses a decision boundary (a fraction of order 1e-6 of the pixels). On a CPU
+  device the default (``gemm="auto"``) computes the field with the medium's own numpy GEMM
+  (zero-copy), and the camera with the numba kernel: then every number equals the numpy
+  path's bit for bit (tested), and the torch side (frames, intensity, the linear scheme's
+  arithmetic) is the one a CUDA run uses.
+
+:meth:`TorchOPU.linear_frames` is the inner fast path of the optical DFA feedback: binary float32
+frames already on the device, no checks, the field of each frame computed once for both
+exposures of the exact scheme, and every constant (reference levels, normalisation, the
+constant fields, the camera's pixel maps) cached on the device, so that a CUDA step moves no
+array between host and device (only the frame count reaches the host, for the clock).
 
 torch is imported inside the functions (``photonics`` never imports torch at import time).
 The device is an argument (``"cpu"``, ``"cuda"``, ``"cuda:1"``, a ``torch.device``); nothing
@@ -68,6 +78,11 @@ class TorchOPU:
         ``"numpy"`` (the numba kernel on the host, same numbers); ``"auto"`` picks numba for
         CPU devices (faster there: the torch port's vectorised rejection samplers make many
         passes) and torch otherwise.
+    gemm : {"auto", "torch", "numpy"}
+        Where the field x T^T is computed: ``"torch"`` (torch's BLAS / cuBLAS on the device,
+        from the medium's blocks) or ``"numpy"`` (the medium's own ``split_field``, as
+        :class:`photonics.OPU` does, on the host: bit-identical fields); ``"auto"`` picks numpy
+        for CPU devices and torch otherwise.
 
     Examples
     --------
@@ -75,7 +90,7 @@ class TorchOPU:
     >>> y = topu.project(x)       # torch.float32 (batch, 512) on the device
     """
 
-    def __init__(self, opu, device="cpu", *, generate: str = "auto", camera: str = "auto"):
+    def __init__(self, opu, device="cpu", *, generate: str = "auto", camera: str = "auto", gemm: str = "auto"):
         torch = _torch()
         from ..device import OPU
         from ..medium import GaussianMedium
@@ -95,6 +110,10 @@ class TorchOPU:
         if camera == "auto":
             camera = "numpy" if self.device.type == "cpu" else "torch"
         self.camera_backend = camera
+        check_choice(gemm, "gemm", ("auto", "torch", "numpy"), error=ValidationError)
+        if gemm == "auto":
+            gemm = "numpy" if self.device.type == "cpu" else "torch"
+        self.gemm = gemm
         if getattr(opu.modulator, "kind", "dmd") != "dmd":
             raise ValidationError(f"TorchOPU supports binary-DMD devices only (this device's modulator is {opu.modulator.kind!r})")
         medium = opu.medium
@@ -105,12 +124,13 @@ class TorchOPU:
         cfg = opu.config
         self.n_in, self.n_out = cfg.n_in, cfg.n_out
         self._w = None
-        if not self._procedural:
+        if not self._procedural and self.gemm == "torch":
             self._w = self._dense_split(medium)
         self.alpha = float(opu.modulator.alpha)
         self.power_scale = float(opu.power_scale)
         self._const = {}
         self._cam_cache = {}
+        self._lin_cache = None
 
     # -- set-up ----------------------------------------------------------------------------------
     def _dense_split(self, medium):
@@ -173,6 +193,10 @@ class TorchOPU:
     def split_field(self, xf):
         """[Re | Im] of x T^T, (batch, 2 n_out) float32 on the device, for float32 frames ``xf``."""
         torch = _torch()
+        if self.gemm == "numpy":
+            host = xf.detach().to("cpu").numpy()
+            split = self.opu.modulator.split_field(self.opu.medium, host, self.opu.device_time_s)
+            return torch.as_tensor(split, device=self.device)
         if self._w is not None:
             return xf @ self._w
         med = self.opu.medium
@@ -238,6 +262,53 @@ class TorchOPU:
             outs.append(self.read(p, self.opu.reserve_frames(e - s), exposure_s))  # the wrapped device's clock
         return torch.cat(outs, dim=0) if len(outs) > 1 else outs[0]
 
+    def _linear_constants(self, cal, scheme: str):
+        """(level, normalisation) float32 tensors of a calibration on the device (cached per calibration)."""
+        torch = _torch()
+        c = self._lin_cache
+        if c is not None and c[0] is cal and c[1] == scheme:
+            return c[2], c[3]
+        level = (cal.z_dn if scheme == "exact" else cal.r_dn).astype(np.float32)
+        level_t = torch.as_tensor(level, device=self.device)
+        norm_t = torch.as_tensor(cal.normalisation(scheme), device=self.device)
+        self._lin_cache = (cal, scheme, level_t, norm_t)
+        return level_t, norm_t
+
+    def linear_frames(self, xf, *, exposure_s: float | None = None):
+        """Inner fast path of :meth:`linear`: float32 binary frames (N, n_in) on the device, no checks.
+
+        The numbers of :meth:`photonics.OPU.linear` for the same frames and clock (bit for bit on a
+        CPU device with the default ``gemm``/``camera``): y = (I(x + r) - I(x) - Z) / N (exact
+        scheme, frames x + r first, then x) or (I(x + r) - R) / N, in float32, in that order. The
+        field x T^T is computed once per frame for both exposures. Returns float32 (N, n_out).
+        """
+        torch = _torch()
+        opu = self.opu
+        scheme = opu.config.reference.scheme
+        exposure_s = opu.camera.check_exposure(exposure_s)
+        cal = opu.reference_calibration
+        if cal is None or cal.exposure_s != exposure_s:
+            cal = opu.calibrate_reference(exposure_s=exposure_s)
+        level, norm = self._linear_constants(cal, scheme)
+        n = int(xf.shape[0])
+        exact = scheme == "exact"
+        # the numpy device acquires all "on" frames, then all "off" frames: frame s is f0 + s, then f0 + n + s
+        f0 = opu.reserve_frames(2 * n if exact else n)
+        out = torch.empty((n, self.n_out), dtype=torch.float32, device=self.device)
+        step = self._chunk()
+        for s in range(0, n, step):
+            e = min(s + step, n)
+            split = self.split_field(xf[s:e])
+            c_re, c_im = self._constant(True)
+            y = self.read(intensity_torch(split, self.alpha, c_re, c_im, self.power_scale), f0 + s, exposure_s).to(torch.float32)
+            if exact:
+                c_re, c_im = self._constant(False)
+                y -= self.read(intensity_torch(split, self.alpha, c_re, c_im, self.power_scale), f0 + n + s, exposure_s).to(torch.float32)
+            y -= level
+            y /= norm
+            out[s:e] = y
+        return out
+
     # -- public operations ------------------------------------------------------------------------
     def project(self, x, *, raw: bool = False, exposure_s: float | None = None):
         """Native projection of binary frames, as :meth:`photonics.OPU.project` (no encoder).
@@ -268,6 +339,9 @@ class TorchOPU:
         cal = opu.reference_calibration
         if cal is None or cal.exposure_s != exposure_s:
             cal = opu.calibrate_reference(exposure_s=exposure_s)
+        if scheme == opu.config.reference.scheme:
+            y = self.linear_frames(xf, exposure_s=exposure_s)
+            return y[0] if single else y
         on = self._acquire(xf, ref_on=True, exposure_s=exposure_s).to(torch.float32)
         norm = torch.as_tensor(cal.normalisation(scheme), device=self.device)
         if scheme == "exact":
@@ -281,7 +355,7 @@ class TorchOPU:
 
     def __repr__(self) -> str:
         kind = "procedural" if self._procedural else "dense"
-        return f"TorchOPU({self.opu!r}, device={str(self.device)!r}, {kind}, camera={self.camera_backend})"
+        return f"TorchOPU({self.opu!r}, device={str(self.device)!r}, {kind}, camera={self.camera_backend}, gemm={self.gemm})"
 
 
 def default_device() -> str:

@@ -7,7 +7,17 @@ import numpy as np
 import pytest
 import torch
 
-from dfa.mechanism.feedback import ErrorQuantizer, FeedbackConfig, GaussianFeedback, OpticalFeedback, StoredFeedback, build_feedback, load_feedback_matrix, save_feedback_matrix, ternarize_error
+from dfa.mechanism.feedback import (
+    ErrorQuantizer,
+    FeedbackConfig,
+    GaussianFeedback,
+    OpticalFeedback,
+    StoredFeedback,
+    build_feedback,
+    load_feedback_matrix,
+    save_feedback_matrix,
+    ternarize_error,
+)
 from photonics import OPU, DeviceConfig
 from photonics.errors import ConfigError, FileFormatError, ShapeError, ValidationError
 
@@ -79,18 +89,24 @@ def test_optical_probe_gain_matches_the_scale_convention(ideal_opu):
     assert abs(got / (1.5**2 / 10) - 1) < 5 * rel_se
 
 
-def test_optical_counts_frames_and_device_time():
+@pytest.mark.parametrize("blank", ["skip", "measure"])
+def test_optical_counts_frames_and_device_time(blank):
     cfg = DeviceConfig.preset("lab-cmos", n_in=10, n_out=64)
     opu = OPU(cfg, seed=1)
-    fb = OpticalFeedback(opu, n_probes=8, dedupe=False)
+    fb = OpticalFeedback(opu, n_probes=8, dedupe=False, blank_frames=blank)
     e = torch.randn(12, 10, generator=torch.Generator().manual_seed(2))
     e[[3, 7]] = 0.0
+    e[5] = 0.0
+    e[5, 2] = 1.0  # one sign only: its negative frame is blank
     fb.project(e)
     calib = 3 * cfg.reference.calibration_frames  # reference, zero and dark levels
     probes = 2 * 8 * 2 * 2  # 8 probes projected twice, 2 ternary frames each, 2 camera frames per DMD frame (exact)
     t, _ = ternarize_error(e.numpy(), 0.35)
-    shown = int((t > 0).any(axis=1).sum() + (t < 0).any(axis=1).sum())  # all-zero frames are not displayed
-    assert 10 <= shown <= 20
+    if blank == "skip":
+        shown = int((t > 0).any(axis=1).sum() + (t < 0).any(axis=1).sum())  # all-zero frames are not displayed
+        assert 10 <= shown < 20
+    else:
+        shown = 2 * 10  # both frames of every sample with an error, blank ones included
     expected = calib + probes + 2 * shown
     assert fb.frames_used == expected == opu.frames_used
     assert fb.device_time_s == pytest.approx(expected / cfg.frame_rate_hz)
@@ -107,16 +123,25 @@ def test_optical_dedupe_displays_each_pattern_once(ideal_opu):
     # ternary rows 0, 1, 3 -> (0, -1, 0...): frames (t > 0) = 0 (not shown), (t < 0) = one-hot(1);
     # row 2 -> (-1, 1, 0...): frames one-hot(1), one-hot(0). Distinct nonzero frames: 2 (of 5)
     cfg_ideal = ideal_opu.config
-    a = OpticalFeedback(OPU(cfg_ideal, seed=11), n_probes=4, dedupe=True)
-    b = OpticalFeedback(OPU(cfg_ideal, seed=11), n_probes=4, dedupe=False)
+    a = OpticalFeedback(OPU(cfg_ideal, seed=11), n_probes=4, dedupe=True, blank_frames="skip")
+    b = OpticalFeedback(OPU(cfg_ideal, seed=11), n_probes=4, dedupe=False, blank_frames="skip")
     a.calibrate()
     b.calibrate()
     f0a, f0b = a.frames_used, b.frames_used
     ya, yb = a.project(e), b.project(e)
     assert a.frames_used - f0a == 2 * 2 and b.frames_used - f0b == 5 * 2
+    # measured blank frames: the all-zero frame is one more distinct frame (dedupe), or one per sample that has it
+    am = OpticalFeedback(OPU(cfg_ideal, seed=11), n_probes=4, dedupe=True)
+    bm = OpticalFeedback(OPU(cfg_ideal, seed=11), n_probes=4, dedupe=False)
+    am.calibrate()
+    bm.calibrate()
+    f0a, f0b = am.frames_used, bm.frames_used
+    yam, ybm = am.project(e), bm.project(e)
+    assert am.frames_used - f0a == 3 * 2 and bm.frames_used - f0b == 8 * 2
+    assert torch.allclose(yam, ya, rtol=1e-5, atol=1e-5 * float(ya.abs().max()))  # noiseless: the blank measures ~0
     assert torch.allclose(ya, yb, rtol=1e-5, atol=1e-6 * float(yb.abs().max()))  # noiseless device: same numbers
     cfg = DeviceConfig.preset("lab-cmos", n_in=10, n_out=64)
-    noisy = OpticalFeedback(OPU(cfg, seed=2), n_probes=4, dedupe=True)
+    noisy = OpticalFeedback(OPU(cfg, seed=2), n_probes=4, dedupe=True, gain_rule="signal")
     y = noisy.project(e).numpy()
     _, mag = ternarize_error(e.numpy(), noisy.quantizer.threshold)
     # duplicates share one measurement (and its noise): equal up to their magnitudes a
@@ -197,6 +222,16 @@ def test_build_feedback_registry_and_config_checks():
         FeedbackConfig(threshold=1.0)
     with pytest.raises(ConfigError, match="feedback.rescale"):
         FeedbackConfig(rescale="auto")
+    with pytest.raises(ConfigError, match="feedback.backend must be one of"):
+        FeedbackConfig(backend="cuda")
+    with pytest.raises(ConfigError, match="feedback.blank_frames"):
+        FeedbackConfig(blank_frames="zero")
+    with pytest.raises(ConfigError, match="feedback.gain_rule"):
+        FeedbackConfig(gain_rule="mmse")
+    with pytest.raises(ConfigError, match="feedback.min_signal_fraction"):
+        FeedbackConfig(min_signal_fraction=1.5)
+    cfg = FeedbackConfig(backend="numpy", blank_frames="skip", gain_rule="signal", min_signal_fraction=0.0)
+    assert FeedbackConfig.from_dict(cfg.to_dict()) == cfg
     opt = build_feedback("optical", 10, 20, seed=3, config=FeedbackConfig(opu="ideal", opu_overrides={"camera.exposure_s": 2e-6}))
     assert opt.opu.config.camera.exposure_s == 2e-6 and (opt.opu.n_in, opt.opu.n_out) == (10, 20)
 
@@ -221,7 +256,7 @@ def test_bitplane_quantizer_by_hand():
 def test_optical_bitplanes_on_ideal_device(ideal_opu):
     qz = ErrorQuantizer("bitplanes", n_bits=4)
     opu = OPU(ideal_opu.config, seed=11)
-    fb = OpticalFeedback(opu, quantizer=qz, n_probes=8, dedupe=False)
+    fb = OpticalFeedback(opu, quantizer=qz, n_probes=8, dedupe=False, blank_frames="skip")
     fb.calibrate()
     f0 = fb.frames_used
     e = torch.randn(7, 10, generator=torch.Generator().manual_seed(8)) * 0.01
@@ -247,9 +282,8 @@ def test_stored_feedback_normalises_any_scale_and_refuses_float32_overflow():
     import pytest
     import torch
 
-    from photonics.errors import ValidationError
-
     from dfa.mechanism.feedback import StoredFeedback
+    from photonics.errors import ValidationError
 
     base = np.random.default_rng(0).normal(size=(64, 4))
     ref = StoredFeedback(base).matrix

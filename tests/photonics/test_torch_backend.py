@@ -8,7 +8,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from photonics import OPU, DeviceConfig, kernels as K  # noqa: E402
+from photonics import OPU, DeviceConfig  # noqa: E402
+from photonics import kernels as K
 from photonics.backends.torch_kernels import (  # noqa: E402
     camera_torch,
     gaussian_block_torch,
@@ -143,7 +144,7 @@ def test_procedural_medium_on_the_device(generate, rng):
     state = opu.state_dict()
     ref = opu.project(x)
     opu.load_state_dict(state)
-    t = TorchOPU(opu, "cpu", generate=generate, camera="torch")
+    t = TorchOPU(opu, "cpu", generate=generate, camera="torch", gemm="torch")
     assert "procedural" in repr(t)
     assert np.mean(t.project(x).numpy() == ref) >= 0.999
 
@@ -169,9 +170,47 @@ def test_errors(rng):
         TorchOPU(opu, generate="gpu")
     with pytest.raises(ValidationError, match="camera"):
         TorchOPU(opu, camera="cuda")
+    with pytest.raises(ValidationError, match="gemm"):
+        TorchOPU(opu, gemm="cublas")
+    assert TorchOPU(opu).gemm == "numpy" and TorchOPU(opu, gemm="torch").gemm == "torch"
     assert TorchOPU(opu).camera_backend == "numpy"  # auto on a CPU device
     drifting = OPU(DeviceConfig.preset("ideal", n_in=16, n_out=8, medium__decorrelation_time_s=1.0), seed=0)
     with pytest.raises(ValidationError, match="static"):
         TorchOPU(drifting)
     with pytest.raises(ValidationError, match="exposure_s"):
         t.project(np.zeros(16), exposure_s=-1.0)
+
+
+@pytest.mark.parametrize("scheme,storage", [("exact", "dense"), ("strong-reference", "dense"), ("exact", "procedural")])
+def test_linear_frames_on_cpu_equal_opu_linear_bit_for_bit(scheme, storage, rng):
+    """Default CPU TorchOPU (the medium's numpy GEMM, the numba camera): OPU.linear's bits, the same clock,
+    whether the frames come in one chunk or several; the field is computed once for both exposures."""
+    cfg = DeviceConfig.preset("lab-cmos", n_in=24, n_out=70, reference__scheme=scheme, medium__storage=storage, medium__block_rows=32)
+    opu = OPU(cfg, seed=6)
+    x = binary_frames(rng, 13, 24)
+    opu.calibrate_reference()
+    state = opu.state_dict()
+    ref = opu.linear(x)
+    after = opu.frames_used
+    opu.load_state_dict(state)
+    t = TorchOPU(opu, "cpu")
+    t._chunk = lambda: 5  # several chunks: frame indices must not depend on chunking
+    y = t.linear_frames(torch.from_numpy(x).to(torch.float32))
+    assert y.dtype == torch.float32 and np.array_equal(y.numpy().view(np.uint32), ref.view(np.uint32))
+    assert opu.frames_used == after
+    opu.load_state_dict(state)
+    assert np.array_equal(TorchOPU(opu, "cpu").linear(x).numpy(), ref)  # the public method, same path
+
+
+def test_linear_frames_with_the_device_side_chain_on_cpu(rng):
+    """gemm/camera/generate = torch (what a CUDA device runs), on the CPU: OPU.linear's numbers within the
+    documented float32 rounding of the GEMM (a DN flips where it crosses a rounding boundary)."""
+    cfg = DeviceConfig.preset("lab-cmos", n_in=40, n_out=90)
+    opu = OPU(cfg, seed=8)
+    x = binary_frames(rng, 30, 40)
+    opu.calibrate_reference()
+    state = opu.state_dict()
+    ref = opu.linear(x)
+    opu.load_state_dict(state)
+    y = TorchOPU(opu, "cpu", gemm="torch", camera="torch").linear_frames(torch.from_numpy(x).float()).numpy()
+    assert np.mean(y == ref) >= 0.999
