@@ -61,6 +61,14 @@ def register(sub) -> None:
                    help="rounding of the bit-plane error: nearest (default) or stochastic (unbiased)")
     g.add_argument("--quantize-digital", action="store_true", default=None, help="quantize the digital DFA error the same way")
     g.add_argument("--stored-feedback", metavar="H5", help="feedback matrix file for the stored-dfa method")
+    g.add_argument("--feedback-backend", choices=("auto", "numpy", "torch"),
+                   help="where the optical feedback runs: auto (default: on the error's device), numpy or torch")
+    g.add_argument("--blank-frames", choices=("measure", "skip"),
+                   help="measure blank DMD frames (default: the calibration residual cancels) or skip them")
+    g.add_argument("--gain-rule", choices=("snr", "signal"),
+                   help="optical feedback scale: snr (default: noisier devices degrade towards head-only) or signal")
+    g.add_argument("--min-signal-fraction", type=float,
+                   help="gate of the snr rule: feedback off while the signal fraction is below this (default 0.1)")
     g = p.add_argument_group("two-pass (forward-only) methods")
     g.add_argument("--f-scale", type=float, help="scale of the input modulation F: F ~ N(0, f_scale^2 / n_classes) (default 0.02)")
     g.add_argument("--lr-decay-epochs", metavar="E1,E2", help="multiply the two-pass update by --lr-decay-factor at the start of "
@@ -131,7 +139,8 @@ def _overrides(args) -> dict:
     for key, name in (("opu", "opu"), ("opu_seed", "opu_seed"), ("threshold", "threshold"), ("scale", "scale"),
                       ("rescale", "rescale"), ("n_probes", "n_probes"), ("dedupe", "dedupe"), ("quantize_digital", "quantize_digital"),
                       ("encoding", "encoding"), ("n_bits", "n_bits"), ("rounding", "rounding"),
-                      ("stored_feedback", "stored_path"), ("opu_power_scale", "opu_power_scale")):
+                      ("stored_feedback", "stored_path"), ("opu_power_scale", "opu_power_scale"), ("feedback_backend", "backend"),
+                      ("blank_frames", "blank_frames"), ("gain_rule", "gain_rule"), ("min_signal_fraction", "min_signal_fraction")):
         v = getattr(args, key)
         if v is not None:
             fb[name] = v

@@ -327,6 +327,7 @@ def feedback_privacy(
     delta: float = DEFAULT_DELTA,
     dedupe: bool = False,
     eval_times_s=None,
+    blank_frames: str = "skip",
 ) -> PrivacyReport:
     """The privacy report of the optical error projection on device ``opu``.
 
@@ -346,10 +347,17 @@ def feedback_privacy(
     eval_times_s : sequence of float, optional
         Device times at which the medium is evaluated (drift); default: after the first
         calibration only.
+    blank_frames : str
+        ``"skip"`` (a one-signed error skips its blank DMD frame, so the reference calibration's
+        offset Z - Z_hat enters its output and whether it does depends on the data: the
+        sensitivity gains the calibration term) or ``"measure"`` (every frame is displayed, the
+        offset cancels in every output: no calibration term); see ``FeedbackConfig.blank_frames``.
     """
     from dfa.mechanism.quantize import ErrorQuantizer
 
     delta = _check_delta(delta)
+    if blank_frames not in ("skip", "measure"):
+        raise ValidationError(f"blank_frames must be 'skip' or 'measure' (got {blank_frames!r})")
     if not isinstance(quantizer, ErrorQuantizer):
         raise ValidationError(f"quantizer must be a dfa.mechanism.quantize.ErrorQuantizer (got {type(quantizer).__name__})")
     base = dict(delta=delta, clip_levels=quantizer.levels, n_error=opu.n_in, participations=participations, participation_rule=participation_rule)
@@ -386,6 +394,8 @@ def feedback_privacy(
     with np.errstate(divide="ignore", invalid="ignore"):
         off = (z_true_dn - cal.z_dn) * cfg.camera.gain_e_per_dn / pn.sigma_floor_e
     offset = float(np.sqrt(np.sum(off**2))) if np.all(np.isfinite(off)) else math.inf
+    if blank_frames == "measure":  # both frames of every pattern are measured: the offset cancels
+        offset = 0.0
     mu = 2.0 * quantizer.levels * sig + 2.0 * offset
     eps_step = gaussian_epsilon(mu, delta)
     if participations is None:
@@ -462,4 +472,5 @@ def run_privacy(config, result, data=None, *, delta: float = DEFAULT_DELTA) -> P
         delta=delta,
         dedupe=bool(fb.get("dedupe", config.feedback.dedupe)),
         eval_times_s=times,
+        blank_frames=config.feedback.blank_frames,
     )

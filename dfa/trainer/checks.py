@@ -107,7 +107,7 @@ def ineffective_settings(config: TrainConfig) -> list[str]:
         changed = set()
     if "optical" not in kinds:
         for k in sorted(changed & {"opu", "opu_overrides", "opu_seed", "opu_power_scale", "rescale", "n_probes", "dedupe",
-                                   "recalibrate_every_s", "backend"}):
+                                   "recalibrate_every_s", "backend", "blank_frames", "gain_rule", "min_signal_fraction"}):
             out.append(f"feedback.{k} has no effect: no configured method uses the optical device")
     if quantized and fb.encoding == "bitplanes" and "threshold" in changed:
         out.append("feedback.threshold has no effect with feedback.encoding 'bitplanes' (it sets the ternary encoding's cut)")

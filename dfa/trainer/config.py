@@ -152,7 +152,8 @@ class TrainConfig:
     two_pass : TwoPassConfig
         Settings of the two-pass forward methods (F's scale, update schedule).
     device : str
-        Torch device, ``"cpu"`` or ``"cuda"`` (the simulated OPU always computes on the CPU).
+        Torch device, ``"cpu"`` or ``"cuda"``; the optical feedback follows ``feedback.backend``
+        (``"auto"``: on the error's device, numpy on the CPU, torch on a GPU).
     align_every : int or None
         Alignment diagnostics every this many steps (0: off; None: about 50 points per run).
     checkpoint_every : int

@@ -236,3 +236,16 @@ def test_privacy_command_on_a_train_run_folder(tmp_path, capsys):
     assert "per step" in capsys.readouterr().out
     assert main(["privacy", str(tmp_path / "nothing")]) == 2
     assert "run folder written by dfa train" in capsys.readouterr().err
+
+
+def test_measured_blank_frames_remove_the_calibration_term():
+    """With every frame measured (feedback.blank_frames = "measure") the calibration offset
+    cancels in each output, so the sensitivity is the signal term alone."""
+    q = ErrorQuantizer("ternary", 0.35)
+    skip = feedback_privacy(OPU(_device(**{"laser.power_w": 1e-10}), seed=1), q, participations=10)
+    measure = feedback_privacy(OPU(_device(**{"laser.power_w": 1e-10}), seed=1), q, participations=10, blank_frames="measure")
+    assert skip.calibration_offset > 0 and measure.calibration_offset == 0
+    assert measure.sensitivity_signal == pytest.approx(skip.sensitivity_signal)
+    assert measure.mu_step == pytest.approx(measure.sensitivity_signal) and measure.epsilon_step < skip.epsilon_step
+    with pytest.raises(ValidationError, match="blank_frames"):
+        feedback_privacy(OPU(_device(), seed=1), q, participations=1, blank_frames="sometimes")

@@ -31,7 +31,7 @@ __all__ = ["Point", "Cell", "SweepPlan", "plan_sweep", "base_config", "apply_ass
 
 #: FeedbackConfig fields only the optical provider reads (``stored_path``: the stored one)
 OPTICAL_FEEDBACK_FIELDS = ("opu", "opu_overrides", "opu_seed", "opu_power_scale", "rescale", "n_probes", "dedupe",
-                           "recalibrate_every_s", "stored_path")
+                           "recalibrate_every_s", "stored_path", "backend", "blank_frames", "gain_rule", "min_signal_fraction")
 #: FeedbackConfig fields of the error quantizer (read by the digital providers with ``quantize_digital``)
 QUANTIZER_FIELDS = ("encoding", "threshold", "n_bits", "rounding")
 #: FeedbackConfig fields every provider reads
