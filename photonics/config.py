@@ -26,7 +26,6 @@ camera, so a pixel receives ``P_i = transmission * (n_in / n_out) * |sum_j T_ij 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import logging
 import math

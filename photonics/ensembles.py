@@ -407,9 +407,8 @@ def _null_distances(kind, shape, rank, param, cdf, n_null, seed, equalized) -> n
     key = (kind, tuple(shape), rank, None if param is None else round(float(param), 4), n_null, seed, equalized)
     if key in _NULL_CACHE:
         return _NULL_CACHE[key]
-    from photonics.rng import generator
-
     from photonics.medium.blas_threads import single_blas_thread
+    from photonics.rng import generator
 
     rng = generator(seed, "ensembles", kind, f"{shape[0]}x{shape[1]}", str(rank), "" if param is None else f"{float(param):.4f}")
     out = np.empty(n_null)

@@ -24,6 +24,8 @@ illumination of the sensor, dark frames, the exposure, waiting) and returns a fr
   writes calibration.h5, summary.json and the plots (``photonics calibrate``).
 """
 
+from photonics.calibration.speckle_characterization import SpeckleCharacterization, characterize_speckle
+
 from .dark_current import DarkCurrentResult, analyze_dark_current, dark_series
 from .datasheet import write_datasheet
 from .digital_twin import twin_config, write_twin
@@ -45,7 +47,6 @@ from .recorded_frames import read_frames, write_frames
 from .reference import ReferenceCharacterization, ReferenceChoice, characterize_reference, choose_reference_fraction
 from .report import STEPS, CalibrationReport, calibrate_device, device_truth, summary_dict, write_report
 from .result import CalibrationResult, Measured
-from photonics.calibration.speckle_characterization import SpeckleCharacterization, characterize_speckle
 from .tm_retrieval import ProbeSweep, TMRetrieval, phase_retrieval_rows, probe_sweep, retrieve_tm, row_quality, tm_quality
 
 __all__ = [

@@ -34,11 +34,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from photonics import statistics as sp
+from photonics.calibration.maps import FixedPatternMaps
+from photonics.calibration.result import CalibrationResult, Measured
 from photonics.errors import CalibrationError, ValidationError
 from photonics.rng import generator
 from photonics.validation import check_int, check_real
-from photonics.calibration.maps import FixedPatternMaps
-from photonics.calibration.result import CalibrationResult, Measured
 
 log = logging.getLogger(__name__)
 

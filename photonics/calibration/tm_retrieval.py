@@ -88,9 +88,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import CalibrationError, ShapeError, ValidationError
+from ..medium.blas_threads import single_blas_thread
 from ..rng import generator
 from ..validation import as_binary_frames, as_float_array, check_int, check_real
-from ..medium.blas_threads import single_blas_thread
 from ._pr_kernels import amplitude_projection_numba
 from .result import CalibrationResult, Measured
 

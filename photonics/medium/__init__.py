@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import logging
 
+from photonics.medium.speckle_grain import SpeckleMedium
+
 from ..config import DENSE_LIMIT_BYTES, DeviceConfig
 from ..errors import ConfigError, ValidationError
 from ..rng import derive_seed
@@ -33,7 +35,6 @@ from .filtered_random import FilteredRandomMedium
 from .gaussian import GaussianMedium
 from .measured import MeasuredMedium, load_transmission_matrix, save_transmission_matrix
 from .multislice import MultiSliceMedium
-from photonics.medium.speckle_grain import SpeckleMedium
 
 log = logging.getLogger(__name__)
 

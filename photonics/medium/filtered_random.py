@@ -38,8 +38,8 @@ import numpy as np
 from ..errors import ValidationError
 from ..rng import generator
 from ..validation import check_int, check_real
-from .dense import DenseMedium, check_dense_size, split_layout
 from .blas_threads import single_blas_thread
+from .dense import DenseMedium, check_dense_size, split_layout
 
 log = logging.getLogger(__name__)
 

@@ -35,10 +35,10 @@ import numpy as np
 
 from photonics.config import square_shape
 from photonics.errors import ShapeError, ValidationError
-from photonics.rng import derive_seed
-from photonics.validation import check_int, check_real
 from photonics.medium.base import Medium, as_slice
 from photonics.medium.gaussian import GaussianMedium
+from photonics.rng import derive_seed
+from photonics.validation import check_int, check_real
 
 log = logging.getLogger(__name__)
 

@@ -139,6 +139,7 @@ def test_optical_dedupe_displays_each_pattern_once(ideal_opu):
     yam, ybm = am.project(e), bm.project(e)
     assert am.frames_used - f0a == 3 * 2 and bm.frames_used - f0b == 8 * 2
     assert torch.allclose(yam, ya, rtol=1e-5, atol=1e-5 * float(ya.abs().max()))  # noiseless: the blank measures ~0
+    assert torch.allclose(ybm, yb, rtol=1e-5, atol=1e-5 * float(yb.abs().max()))
     assert torch.allclose(ya, yb, rtol=1e-5, atol=1e-6 * float(yb.abs().max()))  # noiseless device: same numbers
     cfg = DeviceConfig.preset("lab-cmos", n_in=10, n_out=64)
     noisy = OpticalFeedback(OPU(cfg, seed=2), n_probes=4, dedupe=True, gain_rule="signal")

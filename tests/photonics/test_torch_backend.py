@@ -9,7 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from photonics import OPU, DeviceConfig  # noqa: E402
-from photonics import kernels as K
+from photonics import kernels as K  # noqa: E402
 from photonics.backends.torch_kernels import (  # noqa: E402
     camera_torch,
     gaussian_block_torch,
