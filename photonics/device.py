@@ -87,6 +87,23 @@ def reference_normalisation(level: np.ndarray, min_level_fraction: float) -> np.
     return (2.0 * np.sqrt(np.maximum(level, floor))).astype(np.float32)
 
 
+def device_memory_bytes(config: DeviceConfig) -> int:
+    """Memory a device of ``config`` holds at the least [bytes]: the camera's per-pixel maps and
+    read-out parameters (about 8 float64 arrays of n_out), the constant fields (2 complex128
+    arrays) and the medium: a dense TM (complex64 and its float32 split layout, 16 bytes per
+    entry) or, procedural, one block of at least one row over every input column. The
+    projection's own work space is bounded separately (:data:`CHUNK_BYTES`)."""
+    from .config import PROCEDURAL_MODELS
+
+    n_out, n_cols = int(config.n_out), int(config.n_modes_total)
+    per_pixel = 8 * 8 * n_out + 2 * 16 * n_out
+    mc = config.medium
+    procedural = mc.storage == "procedural" or (
+        mc.storage == "auto" and mc.model in PROCEDURAL_MODELS and n_out * n_cols * 8 > DENSE_LIMIT_BYTES)
+    medium = 16 * n_cols * max(1, min(n_out, 8)) if procedural else 16 * n_out * n_cols
+    return int(per_pixel + medium)
+
+
 class OPU:
     """A simulated optical processing unit.
 
@@ -116,6 +133,8 @@ class OPU:
         self.seed = check_seed(seed)
         cfg = self.config
         if medium is None:
+            check_allocation(device_memory_bytes(cfg), f"a device of n_in={cfg.n_in} and n_out={cfg.n_out} (medium.n_in, medium.n_out)",
+                             "lower medium.n_in or medium.n_out")
             medium = build_medium(cfg, self.seed, progress=bool(progress))
         elif not isinstance(medium, Medium):
             raise ValidationError(f"medium must be a photonics.medium.Medium (got {type(medium).__name__})")

@@ -178,3 +178,14 @@ def test_json_outputs_are_standard(tmp_path):
     r = subprocess.run([_cmd("photonics"), "info", "ideal", "--json"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0
     json.loads(r.stdout, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
+
+
+@pytest.mark.parametrize("size", [{"n_in": 8, "n_out": 10**9}, {"n_in": 10**9, "n_out": 8}])
+def test_an_absurd_device_is_refused_before_allocating(size):
+    from photonics import OPU, DeviceConfig
+    from photonics.errors import ValidationError
+
+    t0 = time.perf_counter()
+    with pytest.raises(ValidationError, match="needs .* of memory, more than this machine has available"):
+        OPU(DeviceConfig.preset("lab-cmos", **size))
+    assert time.perf_counter() - t0 < 5  # refused, not attempted

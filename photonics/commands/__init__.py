@@ -51,4 +51,7 @@ def device_from_args(args):
             raise ConfigError(f"--set expects KEY=VALUE (got {item!r})")
         k, v = item.split("=", 1)
         over[k.strip()] = _parse_value(v.strip())
+    from ..rng import check_seed
+
+    check_seed(args.seed, "--seed")
     return DeviceConfig.resolve(args.device, **over)

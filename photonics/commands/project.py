@@ -50,8 +50,8 @@ def load_input(path: str):
             return load_frames(p)[0]
         if suffix in (".csv", ".txt"):
             return np.loadtxt(p, delimiter="," if suffix == ".csv" else None, ndmin=2)
-    except (ValueError, OSError) as exc:
-        raise FileFormatError(f"{path}: cannot read ({exc})") from None
+    except (ValueError, OSError, EOFError) as exc:
+        raise FileFormatError(f"{path}: cannot read ({type(exc).__name__}: {exc})") from None
     raise FileFormatError(f"{path}: unknown input format {suffix!r} (use .npy, .npz, .h5, .csv or .txt)")
 
 
