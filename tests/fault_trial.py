@@ -256,7 +256,7 @@ def api_cases(t: Trial, w: Path) -> None:
         "config: gain 0": lambda: DeviceConfig.preset("ideal", camera__gain_e_per_dn=0),
         "config: QE 2": lambda: DeviceConfig.preset("ideal", camera__quantum_efficiency=2),
         "config: exposure 0": lambda: DeviceConfig.preset("ideal", camera__exposure_s=0),
-        "config: black level above ADC": lambda: DeviceConfig.preset("ideal", camera__black_level_dn=300),
+        "config: black level above ADC": lambda: DeviceConfig.preset("ideal", camera__black_level_dn=70000),
         "config: macropixel 0": lambda: DeviceConfig.preset("ideal", dmd__macropixel=0),
         "config: fill factor 0": lambda: DeviceConfig.preset("ideal", dmd__fill_factor=0),
         "config: transmission 2": lambda: DeviceConfig.preset("ideal", medium__transmission=2),

@@ -18,7 +18,11 @@ from photonics.errors import ConfigError, PhotonicsError
 
 from .config import TrainConfig
 
-__all__ = ["check_config", "ineffective_settings", "did_you_mean"]
+__all__ = ["check_config", "check_model", "ineffective_settings", "did_you_mean"]
+
+#: bytes a training run holds per model parameter at the least: float32 weights, gradients and
+#: Adam's two moments (SGD with momentum needs one fewer)
+BYTES_PER_PARAMETER = 16
 
 
 def did_you_mean(name: str, choices) -> str:
@@ -88,6 +92,23 @@ def check_config(config: TrainConfig) -> None:
                 raise ConfigError(f"the stored methods need {key} (an HDF5 matrix from dfa.mechanism.feedback.save_feedback_matrix)")
             if not Path(p).is_file():
                 raise ConfigError(f"{key}: file {p!r} does not exist")
+
+
+def check_model(config: TrainConfig, data) -> int:
+    """Build the configured model on torch's meta device (no memory): refuse bad model options
+    and a model that cannot fit this machine's memory, before any work. Returns its parameters."""
+    import torch
+
+    from photonics.validation import check_allocation
+
+    from dfa.zoo.models import build_model, n_parameters
+
+    with torch.device("meta"):
+        model = build_model(config.model, data, **config.model_options)
+    n = n_parameters(model)
+    check_allocation(BYTES_PER_PARAMETER * n, f"model {config.model!r} with {n:,} parameters (model_options {config.model_options})",
+                     "choose a smaller model", error=ConfigError)
+    return n
 
 
 def ineffective_settings(config: TrainConfig) -> list[str]:

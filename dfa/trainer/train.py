@@ -62,7 +62,7 @@ from photonics.io import folder_lock, write_json_atomic
 from photonics.rng import derive_seed
 
 from .checkpoint import load_checkpoint, save_checkpoint
-from .checks import check_config
+from .checks import check_config, check_model
 from .config import RESUMABLE_CHANGES, TrainConfig
 from .methods import Method, build_method
 from .report import result_from_checkpoint, write_run
@@ -456,6 +456,7 @@ def run_training(
     check_config(config)
     if data is None:
         data = load_dataset(config.dataset, **config.dataset_options)
+    check_model(config, data)  # bad model options or a model beyond this machine: before the run folder exists
     if out_dir is None:
         return _train_all(config, None, resume=False, progress=progress, plots=plots, data=data)
     out = Path(out_dir)
