@@ -101,7 +101,7 @@ def _subcommands(prog: str) -> set[str]:
     return set()
 
 
-@pytest.mark.parametrize("page", HAND_WRITTEN, ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize("page", HAND_WRITTEN + [ROOT / "README.md"], ids=lambda p: str(p.relative_to(ROOT)))
 def test_shell_commands_and_python_snippets_exist(page):
     commands = {"photonics": _subcommands("photonics"), "dfa": _subcommands("dfa")}
     for lang, body in _FENCE.findall(page.read_text(encoding="utf-8")):
