@@ -99,9 +99,8 @@ def check_model(config: TrainConfig, data) -> int:
     and a model that cannot fit this machine's memory, before any work. Returns its parameters."""
     import torch
 
-    from photonics.validation import check_allocation
-
     from dfa.zoo.models import build_model, n_parameters
+    from photonics.validation import check_allocation
 
     with torch.device("meta"):
         model = build_model(config.model, data, **config.model_options)

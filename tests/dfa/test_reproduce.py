@@ -216,4 +216,4 @@ def test_cli_list_errors_interrupt_and_labels(tmp_path, capsys, monkeypatch):
     assert rc == 0
     text = capsys.readouterr().out
     assert "SCALED-DOWN VARIANT" in text and "97.00" in text
-    assert mod  # noqa: the module under test
+    assert mod  # the module under test
