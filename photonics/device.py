@@ -199,13 +199,28 @@ class OPU:
     def constant_field(self, ref_on: bool, time_s: float | None = None) -> np.ndarray:
         """Constant field c (complex128, n_out) added to every frame: leaking OFF signal modes +
         reference block (ON or OFF), in the medium's field units, at device time ``time_s``
-        (default now). Part of the seam a compute backend uses (see :meth:`reserve_frames`)."""
+        (default now). Part of the seam a compute backend uses (see :meth:`reserve_frames`).
+
+        c = beta sum_j T_ij + a_ref sum_r R_ir (signal mirrors' leak, reference block at its
+        ON or OFF amplitude a_ref). A medium with a measured all-OFF field b (a TM retrieved from
+        a recording, ``medium.recorded_constant_field``) replaces the modelled all-OFF part:
+        c_off = alpha b, c_on = alpha b + (a_on - a_off) sum_r R_ir.
+        """
         if time_s is None:
             time_s = self.device_time_s
         if self.medium.is_static and ref_on in self._const_cache:
             return self._const_cache[ref_on]
         cfg = self.config
         c = np.zeros(cfg.n_out, dtype=np.complex128)
+        recorded = getattr(self.medium, "recorded_constant_field", None)
+        if recorded is not None:
+            c += self.modulator.alpha * recorded
+            if ref_on and cfg.n_reference > 0:
+                step = self.modulator.reference_amplitude(True) - self.modulator.reference_amplitude(False)
+                c += step * self.medium.column_sum(slice(cfg.n_in, cfg.n_modes_total), time_s=time_s)
+            if self.medium.is_static:
+                self._const_cache[ref_on] = c
+            return c
         if self.modulator.beta > 0:
             c += self.modulator.beta * self.medium.column_sum(slice(0, cfg.n_in), time_s=time_s)
         amp = self.modulator.reference_amplitude(ref_on)

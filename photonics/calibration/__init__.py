@@ -16,6 +16,8 @@ illumination of the sensor, dark frames, the exposure, waiting) and returns a fr
 * :func:`choose_exposure` (target ADC fill, bounded saturation) -> :class:`ExposureChoice`;
 * :func:`characterize_speckle` (contrast, grain size, fully developed?) -> :class:`SpeckleCharacterization`;
 * :func:`retrieve_tm` (TM rows from intensities by phase retrieval) -> :class:`TMRetrieval`;
+  :func:`read_probe_file` + :func:`retrieve_tm_recorded` do it on a real OPU's recorded
+  probe / intensity pairs, :func:`write_measured_medium` writes the result for a device or twin;
 * :func:`measure_tm_phase_shifting` (four-step phase shifting with a phase SLM) -> :class:`PhaseShiftingTM`;
 * :func:`characterize_reference`, :func:`choose_reference_fraction` (linear mode) ->
   :class:`ReferenceCharacterization`, :class:`ReferenceChoice`;
@@ -44,6 +46,7 @@ from .maps import FixedPatternMaps, analyze_fixed_pattern, measure_fixed_pattern
 from .phase_shifting import PhaseShiftingTM, measure_tm_phase_shifting, phase_shifting_quality
 from .photon_transfer import PhotonTransferResult, analyze_levels, analyze_photon_transfer
 from .recorded_frames import read_frames, write_frames
+from .recorded_probes import RecordedProbes, read_probe_file, record_probes, retrieve_tm_recorded, write_measured_medium, write_probe_file
 from .reference import ReferenceCharacterization, ReferenceChoice, characterize_reference, choose_reference_fraction
 from .report import STEPS, CalibrationReport, calibrate_device, device_truth, summary_dict, write_report
 from .result import CalibrationResult, Measured
@@ -79,6 +82,12 @@ __all__ = [
     "characterize_speckle",
     "TMRetrieval",
     "retrieve_tm",
+    "RecordedProbes",
+    "read_probe_file",
+    "write_probe_file",
+    "record_probes",
+    "retrieve_tm_recorded",
+    "write_measured_medium",
     "phase_retrieval_rows",
     "row_quality",
     "tm_quality",

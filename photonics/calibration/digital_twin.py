@@ -9,7 +9,10 @@ level (the dark level at zero exposure), bit depth, the clip level (a full well 
 top, or a full well above it when the ADC clips), the exposure and pixel pitch. The optics
 (laser, modulator, medium) come from a base device; ``medium_path`` makes the medium a
 measured transmission matrix (``medium.model = "measured"``), e.g. one retrieved from a real
-OPU's probe / intensity pairs.
+OPU's probe / intensity pairs; given that recording too (``recording``), the laser power is set
+so that the twin's mean signal above dark equals the recorded one on its unclipped frames
+(a measured TM's scale is normalised to the device's power model, so the power is what
+carries the recorded brightness).
 
 The pixel maps are the measured ones, with their temporal noise taken out of their spread: a
 raw map x_i (a per-pixel average or fit) has the spatial variance s^2 + n^2 of the pattern s^2
@@ -44,7 +47,7 @@ from .emva1288 import EMVA1288Result
 
 log = logging.getLogger(__name__)
 
-__all__ = ["twin_pixel_maps", "twin_config", "write_twin"]
+__all__ = ["twin_pixel_maps", "twin_config", "matched_power", "write_twin"]
 
 
 def _scaled(raw: np.ndarray, mean: float, sd: float) -> np.ndarray:
@@ -169,12 +172,41 @@ def twin_config(result: EMVA1288Result, base: DeviceConfig, *, pixel_maps_path: 
     return base.replace(over)
 
 
+def matched_power(cfg: DeviceConfig, recording) -> DeviceConfig:
+    """``cfg`` with the laser power that makes its mean signal above dark equal a recording's.
+
+    The signal of a pixel is linear in the laser power (G_i s |alpha T_i x + c_i|^2, c from the
+    same laser), so one factor does it: the ratio of the recorded mean of frames - dark level to
+    the twin's noise-free mean (:meth:`~photonics.OPU.expected_projection` minus its dark part)
+    over the same patterns, on the frames and pixels the recording did not clip.
+    """
+    from ..device import OPU
+
+    opu = OPU(cfg, seed=0)
+    x = recording.patterns[~recording.reference]
+    y = recording.frames[~recording.reference]
+    if x.shape[0] == 0:
+        raise ValidationError(f"{recording.source}: every frame has the reference ON; the power match needs reference-OFF frames")
+    ok = np.ones(y.shape, dtype=bool) if recording.saturation_dn is None else (y < recording.saturation_dn)
+    recorded = (y - recording.dark_frames.mean(axis=0))[ok].mean()
+    dark_part = opu.camera.dark_electrons(None) / cfg.camera.gain_e_per_dn + opu.camera.offset_map_dn
+    twin = (opu.expected_projection(x) - dark_part)[ok].mean()
+    if not (recorded > 0 and twin > 0):
+        raise ValidationError(f"{recording.source}: no signal above the dark level to match the twin's power to "
+                              f"(recorded mean {recorded:.4g} DN, twin {twin:.4g} DN)")
+    factor = float(recorded / twin)
+    log.info("twin: laser power x %.4g to match the recorded mean signal (%.4g DN above dark)", factor, recorded)
+    return cfg.replace({"laser.power_w": cfg.laser.power_w * factor})
+
+
 def write_twin(result: EMVA1288Result, out_dir: str | os.PathLike, *, base: DeviceConfig | str = "lab-cmos",
-               medium_path: str | os.PathLike | None = None, name: str = "twin") -> dict[str, Path]:
+               medium_path: str | os.PathLike | None = None, recording=None, name: str = "twin") -> dict[str, Path]:
     """Write ``<name>.toml`` and ``<name>_pixel_maps.h5`` into ``out_dir``; returns their paths.
 
     ``base``: the device (or preset name / TOML) the optics come from. The TOML names the maps
-    file relative to its own folder, so the folder can be moved as a whole.
+    file relative to its own folder, so the folder can be moved as a whole. ``recording``
+    (:class:`~photonics.calibration.recorded_probes.RecordedProbes`, with ``medium_path`` the TM
+    retrieved from it): the laser power is matched to its signal (:func:`matched_power`).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -183,6 +215,10 @@ def write_twin(result: EMVA1288Result, out_dir: str | os.PathLike, *, base: Devi
     maps_path = write_pixel_maps(out / f"{name}_pixel_maps.h5", maps, source=f"EMVA 1288 calibration of {result.source}",
                                  attrs={"prnu": float(maps.relative_gain.std(ddof=1)), "offset_sd_dn": float(maps.offset_dn.std(ddof=1))})
     cfg = twin_config(result, base_cfg, pixel_maps_path=maps_path, maps=maps, medium_path=medium_path, name=name)
+    if recording is not None:
+        if medium_path is None:
+            raise ValidationError("a twin matched to a probe recording needs the TM retrieved from it (medium_path)")
+        cfg = matched_power(cfg, recording)
     toml_path = cfg.to_toml(out / f"{name}.toml")
     log.info("wrote the digital twin %s (+ %s)", toml_path, maps_path.name)
     return {"toml": toml_path, "pixel_maps": maps_path}

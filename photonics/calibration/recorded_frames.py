@@ -256,8 +256,10 @@ def read_descriptor(path: str | os.PathLike, *, exposure_unit: str = "ns", wavel
     )
 
 
-def _stack_items(path: Path) -> dict:
-    """Keys of an HDF5 (datasets and root attributes) or NPZ file -> numpy values."""
+def read_stack_items(path: Path, expected_kind: str = FRAMES_KIND) -> dict:
+    """Keys of an HDF5 (datasets and root attributes) or NPZ file -> numpy values.
+
+    An HDF5 file with a ``kind`` attribute other than ``expected_kind`` is refused."""
     if path.suffix.lower() == ".npz":
         try:
             with np.load(path, allow_pickle=False) as z:
@@ -273,8 +275,8 @@ def _stack_items(path: Path) -> dict:
     with fh:
         kind = fh.attrs.get("kind")
         kind = kind.decode() if isinstance(kind, bytes) else kind
-        if kind is not None and kind != FRAMES_KIND:
-            raise FileFormatError(f"{path}: is a {kind!r} file, not frames ({FRAMES_KIND!r})")
+        if kind is not None and kind != expected_kind:
+            raise FileFormatError(f"{path}: is a {kind!r} file, not {expected_kind!r}")
         items = {k: np.asarray(fh[k][()]) for k in fh.keys() if isinstance(fh[k], h5py.Dataset)}
         for k, v in fh.attrs.items():
             if k not in items and k not in ("schema", "kind", "package_version"):
@@ -285,7 +287,7 @@ def _stack_items(path: Path) -> dict:
 def read_stack(path: str | os.PathLike, *, wavelength_m: float | None = None, pixel_pitch_m: float | None = None) -> EMVASeries:
     """Read an HDF5 or NPZ stack of EMVA 1288 frames (see the module docstring for the keys)."""
     path = Path(path)
-    it = _stack_items(path)
+    it = read_stack_items(path)
 
     def need(key):
         if key not in it:

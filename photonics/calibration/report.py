@@ -145,6 +145,7 @@ def calibrate_device(
     seed: int = 0,
     emva_mode: str = "irradiance",
     emva_series=None,
+    emva_series_cost: tuple[int, float] = (0, 0.0),
     progress: bool = False,
 ) -> CalibrationReport:
     """Characterise a device from measurements only (see the module docstring).
@@ -175,6 +176,9 @@ def calibrate_device(
     emva_series : EMVASeries, optional
         Frames already taken on this device (:func:`~photonics.calibration.emva1288.acquire_emva1288`,
         e.g. to write them to disk too): the EMVA 1288 step analyses them instead of acquiring.
+    emva_series_cost : (int, float)
+        Frames and device time [s] that ``emva_series`` cost when taken before this call: counted
+        in the EMVA 1288 step and the totals.
     progress : bool
         Show a progress bar over the steps.
     """
@@ -249,8 +253,11 @@ def calibrate_device(
         step_time[step] = opu.device_time_s - clock_before
         step_end[step] = opu.device_time_s
         if step == "reference_choice":
-            extra_frames, extra_time = res[step].frames_used, res[step].device_time_s
-            step_time[step] += extra_time
+            extra_frames, extra_time = extra_frames + res[step].frames_used, extra_time + res[step].device_time_s
+            step_time[step] += res[step].device_time_s
+        if step == "emva1288" and emva_series is not None:
+            extra_frames, extra_time = extra_frames + int(emva_series_cost[0]), extra_time + float(emva_series_cost[1])
+            step_time[step] += float(emva_series_cost[1])
     bar.close()
     return CalibrationReport(
         device=cfg.name,
@@ -420,6 +427,18 @@ def device_truth(opu, report: CalibrationReport) -> dict[str, float | None]:
 # ----------------------------------------------------------------------------------------------
 # summary and files
 # ----------------------------------------------------------------------------------------------
+def tm_estimates(t: TMRetrieval) -> dict[str, tuple[Measured, str]]:
+    """Summary quantities of a TM retrieval (a device's or a recording's): name -> (Measured, description)."""
+    est = {
+        "tm_row_correlation_median": (t.tm_row_correlation_median, "median TM row correlation (bootstrap estimate; up to phase and conjugation)"),
+        "tm_r2_heldout_median": (t.r2_heldout_median, "median R^2 of predicted held-out intensities"),
+    }
+    if t.tail_fraction_estimate is not None:
+        est["tm_tail_fraction"] = (t.tail_fraction_estimate, "fraction of TM rows below correlation 0.99 (bootstrap estimate)")
+    est["tm_flagged_fraction"] = (Measured(t.flagged_fraction, 0.0, "1"), "fraction of TM rows flagged (misfit or low bootstrap correlation)")
+    return est
+
+
 def _estimates(report: CalibrationReport) -> dict[str, tuple[Measured, str]]:
     """Summary quantities: name -> (Measured, description)."""
     est: dict[str, tuple[Measured, str]] = {}
@@ -441,13 +460,8 @@ def _estimates(report: CalibrationReport) -> dict[str, tuple[Measured, str]]:
         put("grain_size_px", s.grain_size_px, "speckle grain size: FWHM of the intensity autocovariance")
         put("speckle_ks_statistic", Measured(s.ks_statistic, 0.0, "1"),
             f"KS distance of I/<I> to the exponential law (critical value {s.ks_critical:.3g}; verdict: {s.verdict or 'n/a'})")
-    t = report.tm
-    if t is not None:
-        put("tm_row_correlation_median", t.tm_row_correlation_median, "median TM row correlation (bootstrap estimate; up to phase and conjugation)")
-        put("tm_r2_heldout_median", t.r2_heldout_median, "median R^2 of predicted held-out intensities")
-        if t.tail_fraction_estimate is not None:
-            put("tm_tail_fraction", t.tail_fraction_estimate, "fraction of TM rows below correlation 0.99 (bootstrap estimate)")
-        put("tm_flagged_fraction", Measured(t.flagged_fraction, 0.0, "1"), "fraction of TM rows flagged (misfit or low bootstrap correlation)")
+    if report.tm is not None:
+        est.update(tm_estimates(report.tm))
     r = report.reference
     if r is not None:
         put("reference_level_median_dn", r.reference_level_median_dn, "median |u|^2 = Z of the reference")
@@ -477,7 +491,7 @@ def _finite(v):
     return v if math.isfinite(v) else None
 
 
-def _quantity_entries(estimates: dict[str, tuple[Measured, str]], truth: dict | None) -> dict:
+def quantity_entries(estimates: dict[str, tuple[Measured, str]], truth: dict | None) -> dict:
     """name -> {estimate, uncertainty, unit, description[, truth, relative_error, note]} (JSON-able)."""
     truth = truth or {}
     q = {}
@@ -516,14 +530,14 @@ def emva_summary_dict(result: EMVA1288Result, truth: dict | None = None) -> dict
         "wavelength_m": _finite(result.wavelength_m),
         "levels": int(p.illumination.size),
         "frames_per_level": int(p.frames_per_level),
-        "quantities": _quantity_entries(emva_quantities(result), truth),
+        "quantities": quantity_entries(emva_quantities(result), truth),
     }
 
 
 def summary_dict(report: CalibrationReport, truth: dict | None = None) -> dict:
     """JSON-able summary: for each quantity the estimate, uncertainty, unit, ground truth and
     relative error (non-finite numbers become null; see ``note``)."""
-    q = _quantity_entries(_estimates(report), truth)
+    q = quantity_entries(_estimates(report), truth)
     def status(s: str) -> str:
         if s in report.failures:
             return "interrupted" if report.failures[s] == "interrupted" else "failed: " + report.failures[s]
@@ -605,6 +619,23 @@ def write_emva_report(result: EMVA1288Result, out_dir: str | os.PathLike, *, tru
     paths: dict[str, Path] = {"calibration.h5": result.save(out / "calibration.h5", config=config, seed=seed)}
     paths["summary.json"] = write_json_atomic(out / "summary.json", emva_summary_dict(result, truth))
     paths.update(_write_emva_outputs(result, out, truth, plots, title=title))
+    return paths
+
+
+def write_recorded_tm(tm: TMRetrieval, out_dir: str | os.PathLike, *, relative_gain=None, plots: bool = True,
+                      source: str = "recorded probes") -> dict[str, Path]:
+    """Write a recording's TM retrieval: ``measured_tm.h5`` (the measured-medium file a device or
+    twin loads), ``tm_retrieval.h5`` (every per-row result) and ``tm_quality.png``."""
+    from .recorded_probes import write_measured_medium
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"measured_tm.h5": write_measured_medium(out / "measured_tm.h5", tm, relative_gain=relative_gain, source=source),
+             "tm_retrieval.h5": tm.save(out / "tm_retrieval.h5")}
+    if plots:
+        from ..plotting import calibration_plots as pc
+
+        paths["tm_quality.png"] = pc.plot_tm_quality(tm, out / "tm_quality.png", None)
     return paths
 
 

@@ -847,20 +847,70 @@ def retrieve_tm(
                 y[sel] = opu.acquire(probes[sel], reference=ref_on, exposure_s=float(t_k))[:, rows_idx]
                 dark_p[sel] = d_k
     t_end = opu.device_time_s
+    return _retrieve_measured(
+        probes, y, dark_p, dark, held, y_h1, y_h2, h1_all, h2_all, dark_all,
+        groups=groups if n_ref_probes else None, probe_scale=exposures / exposure_s, max_dn=max_dn, rows_idx=rows_idx,
+        exposure_s=exposure_s, rank=rank, max_iter=max_iter, n_bootstrap_rows=n_bootstrap_rows, multistart=multistart,
+        seed=seed, progress=progress, t_start=t_start, t_end=t_end,
+    )
+
+
+def _fit_noise_model(level: np.ndarray, half_d2: np.ndarray) -> tuple[float, float]:
+    """Least-squares var = v0 + kappa * level from repeated frames (kappa ~ K, v0 ~ dark variance)."""
+    level = np.asarray(level, dtype=np.float64).ravel()
+    v = np.asarray(half_d2, dtype=np.float64).ravel()
+    if level.size < 4:
+        return (float(v.mean()) if v.size else 0.0, 0.0)
+    a = np.stack([np.ones_like(level), level], axis=1)
+    coef = np.linalg.lstsq(a, v, rcond=None)[0]
+    return float(max(coef[0], 0.0)), float(max(coef[1], 0.0))
+
+
+def _median_measured(v: np.ndarray, unit: str) -> Measured:
+    """Median with its standard error, 1.2533 sigma / sqrt(n) (robust sigma from the IQR)."""
+    v = np.asarray(v, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return Measured(math.nan, math.nan, unit)
+    q1, med, q3 = np.percentile(v, [25, 50, 75])
+    sigma = (q3 - q1) / 1.349
+    return Measured(float(med), float(1.2533 * sigma / math.sqrt(v.size)), unit)
+
+
+def _retrieve_measured(probes, y, dark_p, dark, held, y_h1, y_h2, h1_all, h2_all, dark_all, *, groups, probe_scale, max_dn,
+                       rows_idx, exposure_s, rank, max_iter, n_bootstrap_rows, multistart, seed, progress, t_start, t_end) -> TMRetrieval:
+    """The retrieval from measurements, for a device (:func:`retrieve_tm`) and for frames recorded
+    elsewhere (:func:`photonics.calibration.recorded_probes.retrieve_tm_recorded`).
+
+    ``probes`` (m, n_in) binary; ``y`` (m, r) camera values [DN] of the retrieved rows and
+    ``dark_p`` their dark level per probe; ``dark`` (r,) the dark level; ``held`` (h, n_in) the
+    held-out frames, ``y_h1`` / ``y_h2`` (h, r) their two readings (``y_h2`` None: read once, then
+    no noise model: no noise ceiling, no maximum-likelihood polish, no bootstrap) and
+    ``h1_all`` / ``h2_all`` / ``dark_all`` the same over every pixel (for the noise model);
+    ``groups`` (m,) 1 where the reference was ON (or None); ``max_dn`` the ADC top (None: no clip).
+    """
     sat = (y >= max_dn) if max_dn is not None else np.zeros(y.shape, dtype=bool)
     intensity = y - dark_p
-    probe_scale = exposures / exposure_s
-    # noise model from every pixel of the repeated held-out frames (not only the retrieved rows)
-    level = 0.5 * (h1_all + h2_all) - dark_all
-    unclipped = (h1_all < max_dn) & (h2_all < max_dn) if max_dn is not None else np.ones(level.shape, dtype=bool)
-    noise_model = _fit_noise_model(level[unclipped], 0.5 * (h1_all - h2_all)[unclipped] ** 2)
-    grp = groups if n_ref_probes else None
+    repeated = y_h2 is not None
+    if repeated:
+        # noise model from every pixel of the repeated held-out frames (not only the retrieved rows)
+        level = 0.5 * (h1_all + h2_all) - dark_all
+        unclipped = (h1_all < max_dn) & (h2_all < max_dn) if max_dn is not None else np.ones(level.shape, dtype=bool)
+        noise_model = _fit_noise_model(level[unclipped], 0.5 * (h1_all - h2_all)[unclipped] ** 2)
+    else:
+        noise_model = None
+    grp = groups
+    n_ref_probes = int(np.count_nonzero(groups)) if groups is not None else 0
+    n_probes, n_in = probes.shape
+    n_heldout = held.shape[0]
     a_full = (design_matrix(probes, grp) * np.sqrt(probe_scale)[:, None]).astype(np.float32)
     a_pinv = pseudo_inverse(a_full)
-    w, res, its, restarted, chi2 = phase_retrieval_rows(
+    out = phase_retrieval_rows(
         probes, intensity, saturated=sat, rank=rank, max_iter=max_iter, seed=seed, progress=progress, pinv=a_pinv,
         groups=grp, noise_model=noise_model, multistart=multistart, probe_scale=probe_scale,
     )
+    w, res, its, restarted = out[:4]
+    chi2 = out[4] if repeated else np.full(w.shape[1], np.nan)
     t_est = (2.0 * w[:n_in]).T.astype(np.complex64)
     c_est = (w[n_in] - w[:n_in].sum(axis=0)).astype(np.complex64)
 
@@ -870,13 +920,13 @@ def retrieve_tm(
         pred = np.minimum(pred, max_dn)
     var = np.mean((y_h1 - y_h1.mean(axis=0)) ** 2, axis=0)
     mse = np.mean((y_h1 - pred) ** 2, axis=0)
-    noise = 0.5 * np.mean((y_h1 - y_h2) ** 2, axis=0)
+    noise = 0.5 * np.mean((y_h1 - y_h2) ** 2, axis=0) if repeated else np.full(var.shape, np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
         r2 = np.where(var > 0, 1.0 - mse / var, np.nan)
         ceiling = np.where(var > 0, 1.0 - noise / var, np.nan)
 
     # parametric bootstrap: the retrieval's own error on data simulated from its estimate
-    n_boot = min(int(n_bootstrap_rows), rows_idx.size)
+    n_boot = min(int(n_bootstrap_rows), rows_idx.size) if repeated else 0
     corr_est = np.full(rows_idx.size, np.nan)
     if n_boot > 0:
         brng = generator(seed, "calibration", "tm_bootstrap")
@@ -911,7 +961,7 @@ def retrieve_tm(
     log.info(
         "TM retrieval: %d rows from %d probes (%d with the reference ON), R^2 held-out median %.4f (noise ceiling %.4f), "
         "row correlation ~ %s, tail below 0.99 ~ %s, %d rows flagged, %d restarted",
-        rows_idx.size, n_probes, n_ref_probes, r2_med.value, float(np.nanmedian(ceiling)), q_med, tail, int(flagged.sum()),
+        rows_idx.size, n_probes, n_ref_probes, r2_med.value, _median_measured(ceiling, "1").value, q_med, tail, int(flagged.sum()),
         int(restarted.sum()),
     )
     return TMRetrieval(
@@ -929,7 +979,7 @@ def retrieve_tm(
         saturated_fraction=float(sat.mean()),
         r2_heldout=r2,
         r2_noise_ceiling=ceiling,
-        noise_model_dn2=np.asarray(noise_model, dtype=np.float64),
+        noise_model_dn2=np.asarray(noise_model if repeated else (math.nan, math.nan), dtype=np.float64),
         row_correlation_estimate=corr_est,
         r2_heldout_median=r2_med,
         tm_row_correlation_median=q_med,
@@ -942,28 +992,6 @@ def retrieve_tm(
         tail_fraction_estimate=tail,
         flagged_fraction=float(np.mean(flagged)),
     )
-
-
-def _fit_noise_model(level: np.ndarray, half_d2: np.ndarray) -> tuple[float, float]:
-    """Least-squares var = v0 + kappa * level from repeated frames (kappa ~ K, v0 ~ dark variance)."""
-    level = np.asarray(level, dtype=np.float64).ravel()
-    v = np.asarray(half_d2, dtype=np.float64).ravel()
-    if level.size < 4:
-        return (float(v.mean()) if v.size else 0.0, 0.0)
-    a = np.stack([np.ones_like(level), level], axis=1)
-    coef = np.linalg.lstsq(a, v, rcond=None)[0]
-    return float(max(coef[0], 0.0)), float(max(coef[1], 0.0))
-
-
-def _median_measured(v: np.ndarray, unit: str) -> Measured:
-    """Median with its standard error, 1.2533 sigma / sqrt(n) (robust sigma from the IQR)."""
-    v = np.asarray(v, dtype=np.float64)
-    v = v[np.isfinite(v)]
-    if v.size == 0:
-        return Measured(math.nan, math.nan, unit)
-    q1, med, q3 = np.percentile(v, [25, 50, 75])
-    sigma = (q3 - q1) / 1.349
-    return Measured(float(med), float(1.2533 * sigma / math.sqrt(v.size)), unit)
 
 
 # ----------------------------------------------------------------------------------------------

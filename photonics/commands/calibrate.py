@@ -8,10 +8,15 @@ linearity, dark current, spectrograms, histograms, maps, speckle, TM quality, re
 
 Recorded frames (``--frames``: an EMVA 1288 descriptor file or its folder, or an HDF5 / NPZ
 stack): the EMVA 1288 analysis alone, with the same EMVA outputs (no truth columns).
+Recorded probes (``--probes``: DMD patterns and the camera frames read for them, HDF5 / NPZ, see
+:mod:`photonics.calibration.recorded_probes`): the TM retrieval of every pixel, written as
+DIR/measured_tm.h5 (a measured-medium file), DIR/tm_retrieval.h5 and DIR/tm_quality.png, its
+figures in DIR/summary.json; with ``--frames`` too, the camera's PRNU map is divided out of the rows.
 
-Either way ``--twin DIR`` also writes a digital twin (device TOML + measured pixel maps) and
-``--write-frames PATH`` (devices) the EMVA frames themselves (descriptor folder, .h5 or .npz),
-for another implementation of the standard to check.
+Either way ``--twin DIR`` also writes a digital twin (device TOML + measured pixel maps; with
+``--probes``, the retrieved TM as its medium) and ``--write-frames PATH`` (devices) the EMVA
+frames themselves (descriptor folder, .h5 or .npz), for another implementation of the standard
+to check.
 """
 
 from __future__ import annotations
@@ -34,9 +39,11 @@ def register(sub) -> None:
         if action.dest == "device":
             action.nargs = "?"
             action.default = None
-            action.help = "preset name or device TOML (omit with --frames)"
+            action.help = "preset name or device TOML (omit with --frames / --probes)"
     p.add_argument("--frames", default=None, metavar="PATH",
                    help="calibrate frames recorded on a camera: an EMVA 1288 descriptor file (or its folder), or an .h5/.npz stack")
+    p.add_argument("--probes", default=None, metavar="PATH",
+                   help="retrieve the TM from DMD patterns and the camera frames recorded for them (.h5/.npz: patterns, frames, dark_frames)")
     p.add_argument("--exposure-unit", default="ns", choices=("ns", "us", "ms", "s"),
                    help="unit of the exposures in a descriptor file (default ns, as the standard's reference data)")
     p.add_argument("--wavelength", type=float, default=None, help="wavelength of the recorded frames [m], if the file lacks it")
@@ -100,13 +107,16 @@ def _check_outputs(args) -> None:
 
     if args.frames is not None and not Path(args.frames).exists():  # the input first: nothing to calibrate
         raise FileNotFoundError(f"--frames {args.frames!r} does not exist")
+    if args.probes is not None and not Path(args.probes).is_file():
+        raise FileNotFoundError(f"--probes {args.probes!r} does not exist")
     check_output_dir(args.out, force=args.force, create=False)
     out = Path(args.out).resolve()
-    if args.frames is not None:
-        src = Path(args.frames).resolve()
-        names = {"calibration.h5", "summary.json", "datasheet.html"}
-        if src.parent == out and src.name in names:
-            raise ValidationError(f"--out {args.out} would overwrite the input {args.frames}; choose another folder")
+    names = {"calibration.h5", "summary.json", "datasheet.html", "measured_tm.h5", "tm_retrieval.h5"}
+    for opt, given in (("--frames", args.frames), ("--probes", args.probes)):
+        if given is not None:
+            src = Path(given).resolve()
+            if src.parent == out and src.name in names:
+                raise ValidationError(f"--out {args.out} would overwrite the input {opt} {given}; choose another folder")
     if args.write_frames is not None:
         wf = Path(args.write_frames)
         if wf.exists() and (wf.is_file() or any(wf.iterdir())):
@@ -118,8 +128,14 @@ def _check_outputs(args) -> None:
 def run(args) -> int:
     from ..errors import ValidationError
 
-    if (args.device is None) == (args.frames is None):
-        raise ValidationError("give a DEVICE (preset or TOML) or --frames PATH (recorded frames), not both")
+    recorded = args.frames is not None or args.probes is not None
+    if (args.device is None) == (not recorded):
+        raise ValidationError("give a DEVICE (preset or TOML), or recorded data (--frames PATH and/or --probes PATH), not both")
+    if args.probes is not None:
+        if args.twin is not None and args.frames is None:
+            raise ValidationError("--twin needs the camera's EMVA 1288 frames (--frames) besides --probes")
+        if args.twin_medium is not None:
+            raise ValidationError("--twin-medium and --probes both give the twin's medium; give one")
     if args.tm_rows < 0:
         raise ValidationError(f"--tm-rows must be >= 0 (got {args.tm_rows})")
     if not (args.tm_probes > 0 and args.tm_probes < 1e6):
@@ -133,31 +149,69 @@ def run(args) -> int:
     if args.device is not None:
         _steps(args)  # unknown step names fail here, before any work
     _check_outputs(args)
-    if args.frames is not None:
+    if recorded:
         if args.write_frames is not None:
             raise ValidationError("--write-frames is for a simulated device; the frames of --frames are already on disk")
-        return _run_frames(args)
+        return _run_recorded(args)
     return _run_device(args)
 
 
-def _run_frames(args) -> int:
-    from ..calibration.digital_twin import write_twin
+def _run_recorded(args) -> int:
+    """--frames (EMVA 1288) and / or --probes (TM retrieval) of recorded data."""
+    from ..calibration.digital_twin import twin_pixel_maps, write_twin
     from ..calibration.emva1288 import analyze_emva1288
     from ..calibration.recorded_frames import read_frames
-    from ..calibration.report import write_emva_report
+    from ..calibration.recorded_probes import read_probe_file, retrieve_tm_recorded
+    from ..calibration.report import quantity_entries, tm_estimates, write_emva_report, write_recorded_tm
+    from ..config import DeviceConfig
+    from ..errors import ShapeError
+    from ..io import write_json_atomic
 
-    series = read_frames(args.frames, exposure_unit=args.exposure_unit, wavelength_m=args.wavelength, pixel_pitch_m=args.pixel_pitch)
-    result = analyze_emva1288(series, progress=not args.no_progress)
-    paths = write_emva_report(result, args.out, plots=not args.no_plots, title=f"EMVA 1288 datasheet: {args.frames}")
+    series = result = rec = None
+    if args.frames is not None:  # read every input before any work
+        series = read_frames(args.frames, exposure_unit=args.exposure_unit, wavelength_m=args.wavelength, pixel_pitch_m=args.pixel_pitch)
+    if args.probes is not None:
+        rec = read_probe_file(args.probes)
+        if series is not None and tuple(rec.image_shape) != tuple(series.image_shape):
+            raise ShapeError(f"--probes frames are {rec.image_shape[0]} x {rec.image_shape[1]} images but the --frames images are "
+                             f"{series.image_shape[0]} x {series.image_shape[1]}: the same camera region must be recorded")
+    base = None
     if args.twin is not None:
-        paths.update({f"twin {k}": v for k, v in write_twin(result, args.twin, base=args.twin_base or "lab-cmos",
-                                                            medium_path=args.twin_medium).items()})
-    summary = json.loads(Path(paths["summary.json"]).read_text())
+        base = DeviceConfig.resolve(args.twin_base or "lab-cmos")
+        if rec is not None:
+            base = base.resized(n_in=rec.n_in)
+    paths: dict = {}
+    summary: dict = {}
+    if series is not None:
+        result = analyze_emva1288(series, progress=not args.no_progress)
+        paths.update(write_emva_report(result, args.out, plots=not args.no_plots, title=f"EMVA 1288 datasheet: {args.frames}"))
+        summary = json.loads(Path(paths["summary.json"]).read_text())
+    tm = None
+    if rec is not None:
+        tm = retrieve_tm_recorded(rec, seed=args.seed, progress=not args.no_progress)
+        gain = twin_pixel_maps(result).relative_gain if result is not None else None
+        paths.update(write_recorded_tm(tm, args.out, relative_gain=gain, plots=not args.no_plots, source=str(args.probes)))
+        summary.setdefault("source", str(args.probes))
+        summary["tm_source"] = str(args.probes)
+        summary["tm_probes"] = {"patterns": int(rec.patterns.shape[0]), "probes": int(tm.n_probes), "held_out": int(tm.n_heldout),
+                                "n_in": rec.n_in, "image_shape": list(rec.image_shape), "prnu_divided_out": gain is not None}
+        summary.setdefault("quantities", {}).update(quantity_entries(tm_estimates(tm), None))
+        paths["summary.json"] = write_json_atomic(Path(args.out) / "summary.json", summary)
+    if args.twin is not None:
+        medium = paths.get("measured_tm.h5", args.twin_medium)
+        paths.update({f"twin {k}": v for k, v in write_twin(result, args.twin, base=base, medium_path=medium,
+                                                            recording=rec).items()})
     if args.json:
         print(json_text(summary))
         return 0
-    lines = _table(f"EMVA 1288 calibration of {args.frames}: {series.n_levels} levels ({result.mode} series), "
-                   f"{series.image_shape[1]} x {series.image_shape[0]} pixels", summary["quantities"], False)
+    parts = []
+    if series is not None:
+        parts.append(f"EMVA 1288 calibration of {args.frames}: {series.n_levels} levels ({result.mode} series), "
+                     f"{series.image_shape[1]} x {series.image_shape[0]} pixels")
+    if rec is not None:
+        parts.append(f"TM retrieval from {args.probes}: {rec.n_pix} pixels x {rec.n_in} inputs, {tm.n_probes} probes, "
+                     f"{tm.n_heldout} held out")
+    lines = _table("; ".join(parts), summary["quantities"], False)
     lines.append(f"wrote {', '.join(sorted(Path(p).name for p in paths.values()))} to {args.out}")
     print("\n".join(lines))
     return 0
@@ -178,8 +232,11 @@ def _run_device(args) -> int:
         raise ValidationError("--write-frames and --twin need the emva1288 step")
     opu = OPU(cfg, seed=args.seed)
     series = None
+    cost = (0, 0.0)
     if args.write_frames is not None:
+        frames0, t0 = opu.frames_used, opu.device_time_s
         series = acquire_emva1288(opu, mode=args.emva_mode, progress=not args.no_progress)
+        cost = (opu.frames_used - frames0, opu.device_time_s - t0)
         write_frames(series, args.write_frames)
     report = calibrate_device(
         opu,
@@ -190,6 +247,7 @@ def _run_device(args) -> int:
         seed=args.seed,
         emva_mode=args.emva_mode,
         emva_series=series,
+        emva_series_cost=cost,
         progress=not args.no_progress,
     )
     paths = write_report(report, args.out, opu=opu, plots=not args.no_plots)

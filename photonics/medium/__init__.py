@@ -25,7 +25,7 @@ import logging
 from photonics.medium.speckle_grain import SpeckleMedium
 
 from ..config import DENSE_LIMIT_BYTES, DeviceConfig
-from ..errors import ConfigError, ValidationError
+from ..errors import ConfigError, FileFormatError, ValidationError
 from ..rng import derive_seed
 from .base import Medium, as_slice
 from .dense import DenseMedium
@@ -33,7 +33,7 @@ from .drifting import DriftingMedium
 from .fiber import MultimodeFiberMedium
 from .filtered_random import FilteredRandomMedium
 from .gaussian import GaussianMedium
-from .measured import MeasuredMedium, load_transmission_matrix, save_transmission_matrix
+from .measured import MeasuredMedium, load_transmission_matrix, read_constant_field, save_transmission_matrix
 from .multislice import MultiSliceMedium
 
 log = logging.getLogger(__name__)
@@ -166,8 +166,9 @@ def _measured_medium(config: DeviceConfig, seed: int) -> MeasuredMedium:
             reference_columns=mc.reference_columns,
             reference_indices=mc.reference_indices,
             output_basis=mc.output_basis,
+            constant_field=read_constant_field(mc.path, rows),
         )
-    except ValidationError as exc:
+    except (ValidationError, FileFormatError) as exc:
         raise ConfigError(f"{mc.path}: {exc}") from None
     med.meta = meta
     log.info(

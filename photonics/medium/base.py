@@ -47,6 +47,11 @@ class Medium(abc.ABC):
         ``"pixels"``: rows are camera pixels of an image (row-major), so pixel-grid statistics
         (grain size, autocorrelation) apply; ``"modes"``: rows are mode amplitudes (a
         mode-basis TM, e.g. of a fiber), which have no image.
+    recorded_constant_field : complex ndarray (n_out,) or None
+        The field reaching each output with every DMD mirror OFF (reference OFF), per unit DMD
+        field step alpha, when it was measured (a TM retrieved from a recording): it then
+        replaces the modelled leak of the OFF mirrors (see :meth:`photonics.OPU.constant_field`).
+        None (every model medium): the leak is modelled.
     """
 
     n_in: int
@@ -54,6 +59,7 @@ class Medium(abc.ABC):
     n_out: int
     is_static: bool = True
     output_basis: str = "pixels"
+    recorded_constant_field: np.ndarray | None = None
 
     # -- required ---------------------------------------------------------------------------
     @abc.abstractmethod

@@ -115,6 +115,7 @@ class DriftingMedium(Medium):
         if not base.is_static:
             raise ValidationError("base must be a static medium (wrap a medium in DriftingMedium once)")
         self.base = base
+        self.recorded_constant_field = getattr(base, "recorded_constant_field", None)  # static: not drifted
         self.output_basis = getattr(base, "output_basis", "pixels")
         self.n_in, self.n_out, self.n_cols = base.n_in, base.n_out, base.n_cols
         check_dense_size(self.n_out, self.n_cols, "DriftingMedium")

@@ -61,6 +61,8 @@ __all__ = ["MeasuredMedium", "load_transmission_matrix", "save_transmission_matr
 #: ``kind`` of the files written by :func:`save_transmission_matrix`.
 TM_KIND = "photonics.tm"
 _DEFAULT_DATASET = DEFAULT_DATASET
+#: Dataset of the measured all-OFF field (optional, HDF5 files of this toolkit).
+CONSTANT_FIELD_DATASET = "constant_field"
 #: How reference columns are obtained.
 REFERENCE_SOURCES = ("auto", "file", "span", "gaussian")
 
@@ -72,6 +74,7 @@ def save_transmission_matrix(
     config=None,
     seed: int | None = None,
     attrs: dict[str, Any] | None = None,
+    constant_field=None,
 ) -> Path:
     """Write a TM (n_out x n_cols, complex) to HDF5 atomically, with the toolkit's metadata.
 
@@ -87,6 +90,10 @@ def save_transmission_matrix(
         Seed it was generated with, if any.
     attrs : dict, optional
         Extra root attributes (e.g. how it was measured).
+    constant_field : complex array (n_out,), optional
+        The measured field with every DMD mirror OFF (reference OFF), in the matrix's units per
+        ON mirror (dataset ``constant_field``): a device loading the file uses it instead of
+        modelling the leak of the OFF mirrors.
     """
     from ..io import atomic_h5
     from ..validation import as_float_array
@@ -95,7 +102,15 @@ def save_transmission_matrix(
     if t.ndim != 2:
         raise ValidationError(f"tm must be a 2-D matrix (n_out, n_cols) (got shape {t.shape})")
     t = t.astype(np.complex64 if t.dtype in (np.float32, np.complex64) else np.complex128)
+    cf = None
+    if constant_field is not None:
+        cf = as_float_array(constant_field, "constant_field", dtype=np.float64, allow_complex=True).astype(np.complex128).ravel()
+        if cf.shape != (t.shape[0],):
+            raise ValidationError(f"constant_field must hold one value per output row ({t.shape[0]}) (got {cf.size})")
     with atomic_h5(path, TM_KIND, config=config, seed=seed) as fh:
+        if cf is not None:
+            c_ds = fh.create_dataset(CONSTANT_FIELD_DATASET, data=cf)
+            c_ds.attrs["unit"] = "the matrix's units (field per ON mirror): field of the all-OFF DMD frame, reference OFF"
         ds = fh.create_dataset(_DEFAULT_DATASET, data=t, compression="gzip", compression_opts=1)
         ds.attrs["unit"] = "1 (field amplitude ratio)"
         ds.attrs["layout"] = "rows = camera pixels (row-major image), cols = input modes (signal, then reference)"
@@ -189,6 +204,25 @@ def load_transmission_matrix(
     return tm, meta
 
 
+def read_constant_field(path: str | os.PathLike, n_out: int) -> np.ndarray | None:
+    """The measured all-OFF field stored beside a TM (HDF5 dataset ``constant_field``), or None."""
+    from .tm_files import file_format
+
+    p = Path(path)
+    if file_format(p) != "hdf5":
+        return None
+    import h5py
+
+    with h5py.File(p, "r") as fh:
+        if CONSTANT_FIELD_DATASET not in fh or CONSTANT_FIELD_DATASET == _DEFAULT_DATASET:
+            return None
+        cf = np.asarray(fh[CONSTANT_FIELD_DATASET][()])
+    if cf.dtype.kind not in "fc" or cf.shape != (n_out,) or not np.all(np.isfinite(cf)):
+        raise FileFormatError(f"{p}: dataset {CONSTANT_FIELD_DATASET!r} must be {n_out} finite numbers, one per output row "
+                              f"(got shape {cf.shape}, dtype {cf.dtype})")
+    return cf.astype(np.complex128)
+
+
 class MeasuredMedium(DenseMedium):
     """A medium whose TM comes from a file or an array (see the module docstring).
 
@@ -212,6 +246,9 @@ class MeasuredMedium(DenseMedium):
         Inputs of ``tm`` used as the reference columns.
     output_basis : str
         ``"pixels"`` or ``"modes"`` (rows are mode amplitudes: no image).
+    constant_field : complex array (n_out,), optional
+        Measured all-OFF field in the matrix's units (:func:`save_transmission_matrix`); kept,
+        with the matrix's normalisation applied, as ``recorded_constant_field``.
     """
 
     def __init__(
@@ -226,6 +263,7 @@ class MeasuredMedium(DenseMedium):
         reference_columns: str = "auto",
         reference_indices=None,
         output_basis: str = "pixels",
+        constant_field=None,
     ):
         from ..validation import as_float_array
 
@@ -302,6 +340,11 @@ class MeasuredMedium(DenseMedium):
         self.n_in = n_in
         self.n_cols = full.shape[1]
         self._set_split(split_layout(full * unit_factor), n_in)
+        if constant_field is not None:
+            cf = np.asarray(constant_field, dtype=np.complex128).ravel()
+            if cf.shape != (n_out,) or not np.all(np.isfinite(cf)):
+                raise ValidationError(f"constant_field must be {n_out} finite values, one per output row (got shape {cf.shape})")
+            self.recorded_constant_field = (cf / peak) * unit_factor  # the matrix's normalisation
 
     def _synthetic(self, t: np.ndarray, n_ref: int, how: str) -> np.ndarray:
         n_out, n_in = t.shape
@@ -368,6 +411,7 @@ class MeasuredMedium(DenseMedium):
         med = cls(
             tm, n_in, n_cols=n_cols, normalize=normalize, seed=seed, source=f"{path}:{meta['dataset']}",
             reference_columns=reference_columns, reference_indices=reference_indices, output_basis=output_basis,
+            constant_field=read_constant_field(path, tm.shape[0]),
         )
         med.meta = meta
         return med
@@ -383,6 +427,7 @@ class MeasuredMedium(DenseMedium):
             absolute_transmission=self.absolute_transmission,
             reference_columns=self.reference_columns,
             reference_indices=self.reference_indices,
+            recorded_constant_field=self.recorded_constant_field is not None,
         )
         meta = getattr(self, "meta", None)
         if meta:

@@ -75,3 +75,13 @@ def test_an_interrupt_keeps_the_finished_steps(tmp_path):
     assert summary["interrupted"] is True and summary["steps"]["emva1288"] == "ok"
     assert summary["steps"]["tm"] == "interrupted" and summary["steps"]["drift"] == "not run"
     assert summary["quantities"]["system_gain_dn_per_e"]["estimate"] is not None
+
+
+def test_frames_written_to_disk_are_counted_like_frames_analysed(tmp_path):
+    """--write-frames takes the EMVA frames before the calibration: they still count (frames, device time)."""
+    args = ["calibrate", *DEV, "--steps", "emva1288", "--no-plots", "--no-progress"]
+    assert cli.main([*args, "--out", str(tmp_path / "a")]) == 0
+    assert cli.main([*args, "--out", str(tmp_path / "b"), "--write-frames", str(tmp_path / "f.h5")]) == 0
+    a, b = (json.loads((tmp_path / d / "summary.json").read_text()) for d in "ab")
+    assert a["frames_used"] > 1000 and b["frames_used"] == a["frames_used"]
+    assert b["device_time_s"] == a["device_time_s"] and b["step_device_time_s"] == a["step_device_time_s"]
