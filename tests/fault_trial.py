@@ -196,6 +196,10 @@ def photonics_cases(t: Trial, w: Path) -> None:
                                                         str(w / "x.npy"), "--force"], watch=[w / "x.npy"])
     cal = w / "cal"
     cal.mkdir()
+    rng = np.random.default_rng(0)
+    pat = (rng.random((12, 8)) < 0.5).astype(np.uint8)
+    np.savez(w / "probes_few.npz", patterns=pat, frames=rng.random((12, 4, 4)) * 100, dark_frames=np.ones((2, 4, 4)))
+    np.savez(w / "probes_bad.npz", patterns=pat * 3, frames=rng.random((12, 4, 4)) * 100, dark_frames=np.ones((2, 4, 4)))
     (cal / "summary.json").write_text("{}")
     for name, argv in {
         "inspect: unknown device": ["photonics", "inspect", "nope", "--out", str(w / "i1")],
@@ -205,6 +209,14 @@ def photonics_cases(t: Trial, w: Path) -> None:
         "calibrate: out read-only": ["photonics", "calibrate", *dev, "--out", str(ro / "c")],
         "calibrate: frames missing": ["photonics", "calibrate", "--frames", str(w / "missing"), "--out", str(w / "c2")],
         "calibrate: frames corrupt": ["photonics", "calibrate", "--frames", str(w / "bad.h5"), "--out", str(w / "c3")],
+        "calibrate: probes missing": ["photonics", "calibrate", "--probes", str(w / "missing.h5"), "--out", str(w / "c4")],
+        "calibrate: probes corrupt": ["photonics", "calibrate", "--probes", str(w / "bad.h5"), "--out", str(w / "c5")],
+        "calibrate: probes not a recording": ["photonics", "calibrate", "--probes", str(w / "x.npy"), "--out", str(w / "c6")],
+        "calibrate: probes non-binary patterns": ["photonics", "calibrate", "--probes", str(w / "probes_bad.npz"), "--out",
+                                                  str(w / "c7")],
+        "calibrate: probes too few": ["photonics", "calibrate", "--probes", str(w / "probes_few.npz"), "--out", str(w / "c8")],
+        "calibrate: probes with a device": ["photonics", "calibrate", *dev, "--probes", str(w / "probes_few.npz"), "--out",
+                                            str(w / "c9")],
         "randnla: missing input": ["photonics", "randnla", "svd", "--input", str(w / "missing.npy"), "--rank", "2", "--out",
                                    str(w / "r.h5")],
         "randnla: rank 0": ["photonics", "randnla", "svd", "--input", str(w / "xr.npy"), "--rank", "0", "--out", str(w / "r.h5")],

@@ -198,66 +198,79 @@ def calibrate_device(
     step_end: dict[str, float] = {}
     extra_frames, extra_time = 0, 0.0  # of the devices the reference-strength scan builds
     interrupted = False
+    t_step, clock_before = time.perf_counter(), opu.device_time_s
     bar = tqdm(todo, desc="calibrate", unit="step", disable=not progress)
-    for step in bar:
-        bar.set_postfix_str(step)
-        t_step = time.perf_counter()
-        clock_before = opu.device_time_s
-        try:
-            if step == "emva1288":
-                res[step] = analyze_emva1288(emva_series) if emva_series is not None else measure_emva1288(opu, mode=emva_mode)
-            elif step == "exposure":
-                res[step] = choose_exposure(opu, seed=seed)
-            elif step == "speckle":
-                maps = res["emva1288"].fixed_pattern if "emva1288" in res else None
-                res[step] = characterize_speckle(opu, exposure_s=exposure_for_signal(), maps=maps, seed=seed)
-            elif step == "tm":
-                res[step] = retrieve_tm(
-                    opu,
-                    probes_per_input=tm_probes_per_input,
-                    rows=tm_rows,
-                    exposure_s=exposure_for_signal(),
-                    n_bootstrap_rows=tm_bootstrap_rows,
-                    seed=seed,
-                )
-            elif step == "reference":
-                res[step] = characterize_reference(opu, seed=seed)
-            elif step == "reference_choice":
-                res[step] = choose_reference_fraction(cfg, opu.seed, fractions=reference_fractions, with_truth=False)
-            elif step == "drift":
-                sp = res.get("speckle")
-                area = sp.correlation_area_px if sp is not None and math.isfinite(sp.correlation_area_px) else 1.0
-                res[step] = measure_drift(
-                    opu, exposure_s=exposure_for_signal(), max_time_s=drift_max_time_s, correlation_area_px=max(area, 1.0), seed=seed
-                )
-            elif step == "probe_sweep":
-                res[step] = probe_sweep(
-                    opu, probe_sweep_factors, rows=min(tm_rows or opu.n_out, 64), seed=seed, with_truth=False,
-                    exposure_s=exposure_for_signal(), n_bootstrap_rows=0,
-                )
-        except KeyboardInterrupt:
-            interrupted = True
-        except (PhotonicsError, ValueError) as exc:
-            failures[step] = f"{type(exc).__name__}: {exc}"
-            log.warning("calibration step %s failed: %s", step, exc)
-        except Exception as exc:
-            if not is_interrupt(exc):  # an interrupt inside a numba kernel arrives wrapped
-                raise
-            interrupted = True
-        if interrupted:
-            failures[step] = "interrupted"
-            log.warning("calibration interrupted during step %s; the %d finished step(s) are kept", step, len(res))
-            break
-        step_wall[step] = time.perf_counter() - t_step
-        log.info("calibration step %s %s in %.1f s", step, "failed" if step in failures else "done", step_wall[step])
-        step_time[step] = opu.device_time_s - clock_before
-        step_end[step] = opu.device_time_s
-        if step == "reference_choice":
-            extra_frames, extra_time = extra_frames + res[step].frames_used, extra_time + res[step].device_time_s
-            step_time[step] += res[step].device_time_s
-        if step == "emva1288" and emva_series is not None:
-            extra_frames, extra_time = extra_frames + int(emva_series_cost[0]), extra_time + float(emva_series_cost[1])
-            step_time[step] += float(emva_series_cost[1])
+    try:
+        for step in bar:
+            bar.set_postfix_str(step)
+            t_step = time.perf_counter()
+            clock_before = opu.device_time_s
+            try:
+                if step == "emva1288":
+                    res[step] = analyze_emva1288(emva_series) if emva_series is not None else measure_emva1288(opu, mode=emva_mode)
+                elif step == "exposure":
+                    res[step] = choose_exposure(opu, seed=seed)
+                elif step == "speckle":
+                    maps = res["emva1288"].fixed_pattern if "emva1288" in res else None
+                    res[step] = characterize_speckle(opu, exposure_s=exposure_for_signal(), maps=maps, seed=seed)
+                elif step == "tm":
+                    res[step] = retrieve_tm(
+                        opu,
+                        probes_per_input=tm_probes_per_input,
+                        rows=tm_rows,
+                        exposure_s=exposure_for_signal(),
+                        n_bootstrap_rows=tm_bootstrap_rows,
+                        seed=seed,
+                    )
+                elif step == "reference":
+                    res[step] = characterize_reference(opu, seed=seed)
+                elif step == "reference_choice":
+                    res[step] = choose_reference_fraction(cfg, opu.seed, fractions=reference_fractions, with_truth=False)
+                elif step == "drift":
+                    sp = res.get("speckle")
+                    area = sp.correlation_area_px if sp is not None and math.isfinite(sp.correlation_area_px) else 1.0
+                    res[step] = measure_drift(
+                        opu, exposure_s=exposure_for_signal(), max_time_s=drift_max_time_s, correlation_area_px=max(area, 1.0), seed=seed
+                    )
+                elif step == "probe_sweep":
+                    res[step] = probe_sweep(
+                        opu, probe_sweep_factors, rows=min(tm_rows or opu.n_out, 64), seed=seed, with_truth=False,
+                        exposure_s=exposure_for_signal(), n_bootstrap_rows=0,
+                    )
+            except KeyboardInterrupt:
+                interrupted = True
+            except (PhotonicsError, ValueError) as exc:
+                failures[step] = f"{type(exc).__name__}: {exc}"
+                log.warning("calibration step %s failed: %s", step, exc)
+            except Exception as exc:
+                if not is_interrupt(exc):  # an interrupt inside a numba kernel arrives wrapped
+                    raise
+                interrupted = True
+            if interrupted:
+                failures[step] = "interrupted"
+                log.warning("calibration interrupted during step %s; the %d finished step(s) are kept", step, len(res))
+                break
+            step_wall[step] = time.perf_counter() - t_step
+            log.info("calibration step %s %s in %.1f s", step, "failed" if step in failures else "done", step_wall[step])
+            step_time[step] = opu.device_time_s - clock_before
+            step_end[step] = opu.device_time_s
+            if step == "reference_choice":
+                extra_frames, extra_time = extra_frames + res[step].frames_used, extra_time + res[step].device_time_s
+                step_time[step] += res[step].device_time_s
+            if step == "emva1288" and emva_series is not None:
+                extra_frames, extra_time = extra_frames + int(emva_series_cost[0]), extra_time + float(emva_series_cost[1])
+                step_time[step] += float(emva_series_cost[1])
+    except KeyboardInterrupt:  # between two steps (bookkeeping, progress bar): the same as within one
+        interrupted = True
+        for s in todo:
+            if s in res and s not in failures:  # finished: record what its bookkeeping had not yet
+                step_wall.setdefault(s, time.perf_counter() - t_step)
+                step_time.setdefault(s, opu.device_time_s - clock_before)
+                step_end.setdefault(s, opu.device_time_s)
+            elif s not in res and s not in failures:
+                failures[s] = "interrupted"
+                log.warning("calibration interrupted before step %s; the %d finished step(s) are kept", s, len(res))
+                break
     bar.close()
     return CalibrationReport(
         device=cfg.name,

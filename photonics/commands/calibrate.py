@@ -125,6 +125,30 @@ def _check_outputs(args) -> None:
         raise FileNotFoundError(f"--twin-medium {args.twin_medium!r} does not exist")
 
 
+def _ineffective_options(args, recorded: bool) -> list[str]:
+    """Options given (away from their defaults) that do nothing in this run."""
+    out = []
+    if recorded:
+        for opt, given in (("--n-in", args.n_in is not None), ("--n-out", args.n_out is not None), ("--set", bool(args.set)),
+                           ("--steps", args.steps is not None), ("--skip", bool(args.skip)), ("--probe-sweep", args.probe_sweep),
+                           ("--emva-mode", args.emva_mode != "irradiance"), ("--tm-rows", args.tm_rows != 64),
+                           ("--tm-probes", args.tm_probes != 8.0), ("--drift-max-time", args.drift_max_time != 1e4)):
+            if given:
+                out.append(f"{opt} has no effect on recorded data (it sets up a simulated device's calibration)")
+        if args.seed != 0 and args.probes is None:
+            out.append("--seed has no effect on recorded frames (it seeds the TM retrieval of --probes)")
+    if args.frames is None:
+        for opt, given in (("--exposure-unit", args.exposure_unit != "ns"), ("--wavelength", args.wavelength is not None),
+                           ("--pixel-pitch", args.pixel_pitch is not None)):
+            if given:
+                out.append(f"{opt} has no effect without --frames (it describes recorded EMVA 1288 frames)")
+    if args.twin is None:
+        for opt, given in (("--twin-base", args.twin_base is not None), ("--twin-medium", args.twin_medium is not None)):
+            if given:
+                out.append(f"{opt} has no effect without --twin")
+    return out
+
+
 def run(args) -> int:
     from ..errors import ValidationError
 
@@ -149,6 +173,8 @@ def run(args) -> int:
     if args.device is not None:
         _steps(args)  # unknown step names fail here, before any work
     _check_outputs(args)
+    for warning in _ineffective_options(args, recorded):
+        print(f"photonics calibrate: warning: {warning}", file=sys.stderr)
     if recorded:
         if args.write_frames is not None:
             raise ValidationError("--write-frames is for a simulated device; the frames of --frames are already on disk")

@@ -85,3 +85,23 @@ def test_frames_written_to_disk_are_counted_like_frames_analysed(tmp_path):
     a, b = (json.loads((tmp_path / d / "summary.json").read_text()) for d in "ab")
     assert a["frames_used"] > 1000 and b["frames_used"] == a["frames_used"]
     assert b["device_time_s"] == a["device_time_s"] and b["step_device_time_s"] == a["step_device_time_s"]
+
+
+def test_an_interrupt_between_two_steps_keeps_the_finished_one(monkeypatch):
+    """Ctrl-C right after a step's end (outside any step): the step is kept, the next one is 'interrupted'."""
+    from photonics import OPU
+    from photonics.calibration import report as rep
+    from photonics.config import DeviceConfig
+
+    real_info = rep.log.info
+
+    def info(msg, *a):
+        real_info(msg, *a)
+        if msg.startswith("calibration step %s %s") and a[0] == "emva1288":
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(rep.log, "info", info)
+    r = rep.calibrate_device(OPU(DeviceConfig.preset("lab-cmos", n_in=16, n_out=64), seed=0), steps=("emva1288", "tm", "drift"))
+    s = rep.summary_dict(r)
+    assert r.interrupted and s["steps"] == {"emva1288": "ok", "tm": "interrupted", "drift": "not run"}
+    assert r.step_device_time_s["emva1288"] > 0 and r.emva1288 is not None

@@ -164,3 +164,13 @@ def test_too_few_probes_is_a_clear_error(tmp_path, capsys):
     p = _record(_device(), tmp_path / "p.h5", n_probes=20, n_held=4)
     assert cli.main(["calibrate", "--probes", str(p), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
     assert "cannot determine 2 (n_in + 1) = 34 real unknowns" in capsys.readouterr().err
+
+
+def test_options_without_effect_on_recorded_data_are_warned(tmp_path, capsys):
+    p = _record(_device(), tmp_path / "p.h5")
+    assert cli.main(["calibrate", "--probes", str(p), "--out", str(tmp_path / "o"), "--no-progress", "--no-plots", "--n-in", "8",
+                     "--tm-rows", "5", "--wavelength", "5e-7", "--twin-base", "ideal"]) == 0
+    err = capsys.readouterr().err
+    for opt in ("--n-in", "--tm-rows", "--wavelength", "--twin-base"):
+        assert f"warning: {opt} has no effect" in err
+    assert "--seed has no effect" not in err  # it seeds the retrieval
