@@ -196,38 +196,81 @@ class OPU:
         self._idle_s += float(seconds)
 
     # ---- the optical chain ----------------------------------------------------------------------
-    def constant_field(self, ref_on: bool, time_s: float | None = None) -> np.ndarray:
-        """Constant field c (complex128, n_out) added to every frame: leaking OFF signal modes +
-        reference block (ON or OFF), in the medium's field units, at device time ``time_s``
-        (default now). Part of the seam a compute backend uses (see :meth:`reserve_frames`).
+    def reference_state(self, reference) -> bool | tuple:
+        """The reference block's state as a hashable key: ``False`` (all OFF), ``True`` (all ON),
+        or ``("mask", bytes)`` for some reference mirrors ON.
 
-        c = beta sum_j T_ij + a_ref sum_r R_ir (signal mirrors' leak, reference block at its
-        ON or OFF amplitude a_ref). A medium with a measured all-OFF field b (a TM retrieved from
-        a recording, ``medium.recorded_constant_field``) replaces the modelled all-OFF part:
-        c_off = alpha b, c_on = alpha b + (a_on - a_off) sum_r R_ir.
+        ``reference``: a bool, or a mask of n_reference 0/1 values (which mirrors of the
+        reference block are ON, in the order of the reference columns).
         """
+        if isinstance(reference, (bool, np.bool_)):
+            return bool(reference)
+        if isinstance(reference, tuple) and len(reference) == 2 and reference[0] == "mask":
+            return reference
+        n_ref = self.config.n_reference
+        m = np.asarray(reference)
+        if m.ndim != 1 or m.shape[0] != n_ref or m.dtype.kind not in "biu" or not np.all((m == 0) | (m == 1)):
+            raise ValidationError(f"reference must be True, False or a 0/1 mask of the {n_ref} reference mirrors "
+                                  f"(got {reference!r:.80})")
+        m = m.astype(bool)
+        if m.all():
+            return True
+        if not m.any():
+            return False
+        return ("mask", np.packbits(m).tobytes() + n_ref.to_bytes(4, "little"))
+
+    def _reference_runs(self, key) -> list[tuple[slice, bool]]:
+        """Contiguous runs of reference columns with their ON/OFF state, for a reference key."""
+        cfg = self.config
+        if key is True or key is False:
+            return [(slice(cfg.n_in, cfg.n_modes_total), key)]
+        n_ref = cfg.n_reference
+        m = np.unpackbits(np.frombuffer(key[1][:-4], dtype=np.uint8))[:n_ref].astype(bool)
+        runs, start = [], 0
+        for j in range(1, n_ref + 1):
+            if j == n_ref or m[j] != m[start]:
+                runs.append((slice(cfg.n_in + start, cfg.n_in + j), bool(m[start])))
+                start = j
+        return runs
+
+    def constant_field(self, ref_on, time_s: float | None = None) -> np.ndarray:
+        """Constant field c (complex128, n_out) added to every frame: leaking OFF signal modes +
+        reference block (ON, OFF, or some mirrors ON: see :meth:`reference_state`), in the
+        medium's field units, at device time ``time_s`` (default now). Part of the seam a
+        compute backend uses (see :meth:`reserve_frames`).
+
+        c = beta sum_j T_ij + sum_r a_r R_ir (signal mirrors' leak, each reference mirror at its
+        ON or OFF amplitude a_r). A medium with a measured all-OFF field b (a TM retrieved from
+        a recording, ``medium.recorded_constant_field``) replaces the modelled all-OFF part:
+        c = alpha b + (a_on - a_off) sum_{r ON} R_ir.
+        """
+        key = self.reference_state(ref_on)
         if time_s is None:
             time_s = self.device_time_s
-        if self.medium.is_static and ref_on in self._const_cache:
-            return self._const_cache[ref_on]
+        if self.medium.is_static and key in self._const_cache:
+            return self._const_cache[key]
         cfg = self.config
         c = np.zeros(cfg.n_out, dtype=np.complex128)
         recorded = getattr(self.medium, "recorded_constant_field", None)
         if recorded is not None:
             c += self.modulator.alpha * recorded
-            if ref_on and cfg.n_reference > 0:
+            if key is not False and cfg.n_reference > 0:
                 step = self.modulator.reference_amplitude(True) - self.modulator.reference_amplitude(False)
-                c += step * self.medium.column_sum(slice(cfg.n_in, cfg.n_modes_total), time_s=time_s)
+                for cols, on in self._reference_runs(key):
+                    if on:
+                        c += step * self.medium.column_sum(cols, time_s=time_s)
             if self.medium.is_static:
-                self._const_cache[ref_on] = c
+                self._const_cache[key] = c
             return c
         if self.modulator.beta > 0:
             c += self.modulator.beta * self.medium.column_sum(slice(0, cfg.n_in), time_s=time_s)
-        amp = self.modulator.reference_amplitude(ref_on)
-        if amp > 0:
-            c += amp * self.medium.column_sum(slice(cfg.n_in, cfg.n_modes_total), time_s=time_s)
+        if cfg.n_reference > 0:
+            for cols, on in self._reference_runs(key):
+                amp = self.modulator.reference_amplitude(on)
+                if amp > 0:
+                    c += amp * self.medium.column_sum(cols, time_s=time_s)
         if self.medium.is_static:
-            self._const_cache[ref_on] = c
+            self._const_cache[key] = c
         return c
 
     def optical_power(self, frames, *, reference: bool = False, time_s: float | None = None) -> np.ndarray:
@@ -239,9 +282,9 @@ class OPU:
         t = self.device_time_s if time_s is None else float(time_s)
         return self._power(f, reference, t)
 
-    def _field_constants(self, ref_on: bool, time_s: float) -> tuple:
+    def _field_constants(self, ref_on, time_s: float) -> tuple:
         """(alpha, Re c, Im c, s) as float32 for the intensity s |alpha E + c|^2 (cached for a static medium)."""
-        key = ("f32", ref_on)
+        key = ("f32", self.reference_state(ref_on))
         if self.medium.is_static and key in self._const_cache:
             return self._const_cache[key]
         c = self.constant_field(ref_on, time_s)
@@ -341,16 +384,19 @@ class OPU:
             )
 
     # ---- public operations ---------------------------------------------------------------------
-    def acquire(self, frames, *, reference: bool = False, exposure_s: float | None = None) -> np.ndarray:
+    def acquire(self, frames, *, reference=False, exposure_s: float | None = None) -> np.ndarray:
         """Raw camera frames (N, n_out) for binary DMD frames (N, n_in), in DN (camera dtype).
 
+        ``reference``: the reference block OFF (False), ON (True), or a 0/1 mask of its
+        n_reference mirrors (some ON: a different constant field; see :meth:`reference_state`).
         With a phase SLM (``modulator = "slm"``) the frames are gray levels and the static
         reference modes are always part of the field (``reference`` must stay False).
         """
-        if reference:
+        key = self.reference_state(reference) if not isinstance(reference, (bool, np.bool_)) else bool(reference)
+        if key is not False:
             self._require_dmd("acquire(reference=True)")
         f = self.modulator.check_frames(frames)
-        return self._acquire(f, ref_on=reference, exposure_s=self.camera.check_exposure(exposure_s))
+        return self._acquire(f, ref_on=key, exposure_s=self.camera.check_exposure(exposure_s))
 
     def expose(self, power_w, *, exposure_s: float | None = None) -> np.ndarray:
         """Expose the camera to a given optical power pattern, bypassing DMD and medium.

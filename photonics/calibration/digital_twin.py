@@ -183,8 +183,9 @@ def matched_power(cfg: DeviceConfig, recording) -> DeviceConfig:
     from ..device import OPU
 
     opu = OPU(cfg, seed=0)
-    x = recording.patterns[~recording.reference]
-    y = recording.frames[~recording.reference]
+    off = recording.reference == 0
+    x = recording.patterns[off]
+    y = recording.frames[off]
     if x.shape[0] == 0:
         raise ValidationError(f"{recording.source}: every frame has the reference ON; the power match needs reference-OFF frames")
     ok = np.ones(y.shape, dtype=bool) if recording.saturation_dn is None else (y < recording.saturation_dn)

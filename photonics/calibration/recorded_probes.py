@@ -14,9 +14,12 @@ The recording (HDF5 or NPZ; the names are the keys)
     The camera values read for them [DN], dark level included.
 ``dark_frames`` (k, H, W) or (k, n_pix), k >= 1
     Frames with the laser off at the same exposure [DN]: the per-pixel dark level D_i.
-``reference`` (m,), 0/1, optional
-    1 where the reference block was ON for that frame (a second constant field, fitted as one
-    more column: it breaks the near-conjugation symmetry of rows dominated by one input).
+``reference`` (m,), small integers >= 0, optional
+    The reference block's state for that frame: 0 OFF, 1 ON, and further values for further
+    states (e.g. 1 and 2 for its first and its second half ON alone, as
+    ``retrieve_tm(reference_halves=True)`` takes them). Each state is one more constant field,
+    fitted as one more column: it breaks the near-conjugation symmetry of rows dominated by one
+    input.
 ``saturation_dn``, optional scalar (HDF5: dataset or root attribute)
     The ADC top: values at or above it are clipped (only bound the intensity from below).
 ``exposure_s``, optional scalar
@@ -70,7 +73,7 @@ class RecordedProbes:
     """A recording of DMD patterns and the camera frames read for them (module docstring).
 
     ``frames`` and ``dark_frames`` are flattened to (m, n_pix) / (k, n_pix) float64 [DN];
-    ``image_shape`` keeps the camera's (rows, cols).
+    ``image_shape`` keeps the camera's (rows, cols); ``reference`` (m,) int, 0 = OFF.
     """
 
     patterns: np.ndarray
@@ -95,7 +98,9 @@ class RecordedProbes:
         if d.ndim != 2 or d.shape[0] < 1 or d.shape[1] != f.shape[1]:
             raise ShapeError(f"{where}: dark_frames must be (k >= 1, n_pix = {f.shape[1]}) like the frames (got shape {d.shape})")
         if r.shape != (p.shape[0],):
-            raise ShapeError(f"{where}: reference must be ({p.shape[0]},), one flag per pattern (got shape {r.shape})")
+            raise ShapeError(f"{where}: reference must be ({p.shape[0]},), one state per pattern (got shape {r.shape})")
+        if r.dtype.kind not in "biu" or (r.size and (r.min() < 0 or r.max() > 255)):
+            raise ValidationError(f"{where}: reference must hold integers 0 (OFF) .. 255, one state of the reference block per pattern")
         if int(np.prod(self.image_shape)) != f.shape[1]:
             raise ShapeError(f"{where}: image shape {self.image_shape} does not hold {f.shape[1]} pixels")
         for name, a in (("frames", f), ("dark_frames", d)):
@@ -164,15 +169,15 @@ def read_probe_file(path: str | os.PathLike) -> RecordedProbes:
     dark, dshape = _flatten(np.asarray(items["dark_frames"]), "dark_frames", where)
     if dshape != shape:
         raise ShapeError(f"{where}: dark_frames are {dshape[0]} x {dshape[1]} images but frames are {shape[0]} x {shape[1]}")
-    ref = np.asarray(items["reference"]).ravel() if "reference" in items else np.zeros(pat.shape[0])
-    if ref.size and not np.all((ref == 0) | (ref == 1)):
-        raise ValidationError(f"{where}: 'reference' must hold only 0 (reference OFF) and 1 (ON)")
+    ref = np.asarray(items["reference"]).ravel() if "reference" in items else np.zeros(pat.shape[0], dtype=np.int64)
+    if ref.size and (ref.dtype.kind not in "biuf" or not np.all((ref >= 0) & (ref <= 255) & (ref == np.round(ref)))):
+        raise ValidationError(f"{where}: 'reference' must hold integers 0 (reference OFF), 1 (ON) and further states up to 255")
     exposure = _scalar(items, "exposure_s", where)
     return RecordedProbes(
         patterns=(pat != 0).astype(np.uint8) if np.all((pat == 0) | (pat == 1)) else pat,
         frames=frames,
         dark_frames=dark,
-        reference=ref.astype(bool),
+        reference=ref.astype(np.int64),
         image_shape=shape,
         saturation_dn=_scalar(items, "saturation_dn", where),
         exposure_s=math.nan if exposure is None else exposure,
@@ -217,14 +222,14 @@ def record_probes(opu, *, n_probes: int | None = None, probes_per_input: float =
     rng = generator(seed, "calibration", "recorded_probes")
     probes = (rng.random((n_probes, n_in)) < 0.5).astype(np.uint8)
     held = (rng.random((n_heldout, n_in)) < 0.5).astype(np.uint8)
-    ref = np.zeros(n_probes, dtype=bool)
+    ref = np.zeros(n_probes, dtype=np.int64)
     k = int(round(reference_probes * n_probes))
     if k:
-        ref[np.linspace(0, n_probes - 1, k).round().astype(int)] = True
+        ref[np.linspace(0, n_probes - 1, k).round().astype(int)] = 1
     y = np.empty((n_probes, opu.n_out))
-    for on in (False, True):
-        if np.any(ref == on):
-            y[ref == on] = opu.acquire(probes[ref == on], reference=on, exposure_s=exposure_s)
+    for state in (0, 1):
+        if np.any(ref == state):
+            y[ref == state] = opu.acquire(probes[ref == state], reference=bool(state), exposure_s=exposure_s)
     h1 = opu.acquire(held, exposure_s=exposure_s)
     h2 = opu.acquire(held, exposure_s=exposure_s)
     dark = opu.dark_frames(n_dark_frames, exposure_s)
@@ -233,7 +238,7 @@ def record_probes(opu, *, n_probes: int | None = None, probes_per_input: float =
         patterns=np.concatenate([probes, held, held]),
         frames=np.concatenate([y, h1, h2]).astype(np.float64),
         dark_frames=np.asarray(dark, dtype=np.float64).reshape(n_dark_frames, -1),
-        reference=np.concatenate([ref, np.zeros(2 * n_heldout, dtype=bool)]),
+        reference=np.concatenate([ref, np.zeros(2 * n_heldout, dtype=np.int64)]),
         image_shape=tuple(int(v) for v in opu.config.medium.image_shape),
         saturation_dn=float(cam.max_dn) if cam.quantize else None,
         exposure_s=float(exposure_s),
@@ -249,10 +254,11 @@ def split_heldout(rec: RecordedProbes, n_heldout: int | None = None) -> tuple[np
     max(64, m // 9)) are held out, read once.
     """
     m = rec.patterns.shape[0]
+    off = rec.reference == 0
     key = np.concatenate([rec.patterns.astype(np.uint8), rec.reference[:, None].astype(np.uint8)], axis=1)
     _, inverse, counts = np.unique(key, axis=0, return_inverse=True, return_counts=True)
     inverse = inverse.ravel()
-    repeated_off = (counts[inverse] >= 2) & ~rec.reference
+    repeated_off = (counts[inverse] >= 2) & off
     if np.any(repeated_off):
         groups = np.unique(inverse[repeated_off])
         order = np.argsort(inverse, kind="stable")  # the showings of each pattern, in recording order
@@ -299,7 +305,8 @@ def retrieve_tm_recorded(rec: RecordedProbes, *, n_heldout: int | None = None, r
     y_h1 = rec.frames[h1_i]
     y_h2 = rec.frames[h2_i] if h2_i is not None else None
     ref = rec.reference[probes_i]
-    groups = ref.astype(np.int64) if np.any(ref) else None
+    # one constant per reference state: 0 (OFF) stays 0, the others numbered 1.. in order
+    groups = np.searchsorted(np.unique(np.concatenate([[0], ref])), ref).astype(np.int64) if np.any(ref) else None
     return _retrieve_measured(
         probes, y, np.broadcast_to(dark, y.shape), dark, held, y_h1, y_h2, y_h1, y_h2, dark,
         groups=groups, probe_scale=np.ones(probes.shape[0]), max_dn=rec.saturation_dn, rows_idx=np.arange(rec.n_pix),

@@ -59,7 +59,10 @@ constant field c of leaking mirrors, so the small entries' phases are nearly fre
 taken with the reference block ON add a second, generic complex constant (one more fitted
 column, ``groups``) that breaks this near-symmetry; :func:`retrieve_tm` uses half its probes
 that way when some rows look dominated (or whenever the reference does not make pixels clip
-often). Optionally (``bracket``) a quarter of the probes are taken at a shorter exposure for
+often). For dominated rows those probes alternate between the two halves of the reference
+block (``reference_halves``): two independent constants, fitted as two columns. With one, the
+rows whose reference field happens to be nearly in phase with their dominant input (about one
+in eight on a weakly coupled fiber) keep the symmetry; two independent ones rarely both are. Optionally (``bracket``) a quarter of the probes are taken at a shorter exposure for
 pixels that clip (``probe_scale``: the fit knows each probe's exposure).
 
 Quality without the ground truth
@@ -170,6 +173,7 @@ class TMRetrieval(CalibrationResult):
     row_flagged: np.ndarray | None = None
     tail_fraction_estimate: Measured | None = None
     flagged_fraction: float = 0.0
+    reference_halves: bool = False
 
     def predict(self, frames, max_dn: float | None = None) -> np.ndarray:
         """Predicted camera values |t_est . x + c_est|^2 + D for binary frames (N, n_in) [DN]."""
@@ -705,6 +709,7 @@ def retrieve_tm(
     reference_probes: float | None = None,
     multistart: int = 6,
     bracket: bool = False,
+    reference_halves: bool | None = None,
     seed: int = 0,
     progress: bool = False,
 ) -> TMRetrieval:
@@ -749,6 +754,13 @@ def retrieve_tm(
     multistart : int
         Random restarts for rows whose intensity fit is worse than the camera noise (reduced
         chi^2 above 1 + 4 sqrt(2 / dof)), see :func:`phase_retrieval_rows`.
+    reference_halves : bool, optional
+        Take the reference probes alternately with the first and with the second half of the
+        reference block ON (two independent constant fields, fitted as two columns) instead of
+        the whole block. One constant field leaves rows whose reference field is nearly in phase
+        with their dominant input with the near-conjugation symmetry unbroken; two independent
+        ones rarely both are. Default: on when the reference probes are on because some rows
+        look dominated by one input (and the block has >= 2 mirrors), off otherwise.
     bracket : bool
         (default off: on the fiber hot spots tried it cost the dim rows more than it gained)
         If a retrieved pixel clips in more than ``BRACKET_CLIP_FRACTION`` of the held-out
@@ -805,20 +817,35 @@ def retrieve_tm(
     h1_all = opu.acquire(held, exposure_s=exposure_s).astype(np.float64)
     h2_all = opu.acquire(held, exposure_s=exposure_s).astype(np.float64)
     y_h1, y_h2 = h1_all[:, rows_idx], h2_all[:, rows_idx]
+    looks_dominated = False
     if auto_ref and reference_probes > 0 and max_dn is not None:
         # rows dominated by one input (a weakly coupled fiber in the mode basis) need the
         # reference's second constant field; otherwise, if the reference makes a retrieved pixel
         # clip often (a fiber's hot spot), the probes it spoils cost more than it brings
         lev = np.maximum(y_h1 - dark, 0.0)
         dominated = np.mean(lev < DOMINATED_LEVEL * np.maximum(lev.mean(axis=0), 1e-12), axis=0) > DOMINATED_FRACTION
-        if np.mean(dominated) < 0.05:
+        looks_dominated = bool(np.mean(dominated) >= 0.05)
+        if not looks_dominated:
             test = opu.acquire(held[: min(32, n_heldout)], reference=True, exposure_s=exposure_s)[:, rows_idx]
             if float(np.max(np.mean(test >= max_dn, axis=0))) > REFERENCE_CLIP_LIMIT:
                 reference_probes = 0.0
     n_ref_probes = int(round(reference_probes * n_probes))
+    n_block = opu.config.n_reference
+    if reference_halves is None:
+        reference_halves = looks_dominated and n_block >= 2
+    elif reference_halves and n_block < 2:
+        raise ValidationError(f"reference_halves needs a reference block of >= 2 mirrors (this device has {n_block})")
+    reference_halves = bool(reference_halves) and n_ref_probes > 1
     groups = np.zeros(n_probes, dtype=np.int64)
+    # the reference state of each group: 0 OFF, 1 the whole block (or its first half), 2 its second half
+    states: list = [False, True]
     if n_ref_probes > 0:
-        groups[np.linspace(0, n_probes - 1, n_ref_probes).round().astype(int)] = 1
+        on = np.linspace(0, n_probes - 1, n_ref_probes).round().astype(int)
+        groups[on] = 1
+        if reference_halves:
+            groups[on[1::2]] = 2
+            first = np.arange(n_block) < n_block // 2
+            states = [False, first.astype(np.uint8), (~first).astype(np.uint8)]
 
     # exposure bracketing: pixels that clip often (a fiber's hot spot) get a quarter of the
     # probes at a shorter exposure where they do not
@@ -841,17 +868,17 @@ def retrieve_tm(
     dark_p = np.empty((n_probes, rows_idx.size), dtype=np.float64)
     for t_k in np.unique(exposures):
         d_k = dark if t_k == exposure_s else opu.dark_frames(n_dark_frames, float(t_k)).astype(np.float64).mean(axis=0)[rows_idx]
-        for ref_on in (False, True):
-            sel = (exposures == t_k) & ((groups == 1) if ref_on else (groups == 0))
+        for g, state in enumerate(states):
+            sel = (exposures == t_k) & (groups == g)
             if np.any(sel):
-                y[sel] = opu.acquire(probes[sel], reference=ref_on, exposure_s=float(t_k))[:, rows_idx]
+                y[sel] = opu.acquire(probes[sel], reference=state, exposure_s=float(t_k))[:, rows_idx]
                 dark_p[sel] = d_k
     t_end = opu.device_time_s
     return _retrieve_measured(
         probes, y, dark_p, dark, held, y_h1, y_h2, h1_all, h2_all, dark_all,
         groups=groups if n_ref_probes else None, probe_scale=exposures / exposure_s, max_dn=max_dn, rows_idx=rows_idx,
         exposure_s=exposure_s, rank=rank, max_iter=max_iter, n_bootstrap_rows=n_bootstrap_rows, multistart=multistart,
-        seed=seed, progress=progress, t_start=t_start, t_end=t_end,
+        seed=seed, progress=progress, t_start=t_start, t_end=t_end, reference_halves=reference_halves,
     )
 
 
@@ -878,7 +905,8 @@ def _median_measured(v: np.ndarray, unit: str) -> Measured:
 
 
 def _retrieve_measured(probes, y, dark_p, dark, held, y_h1, y_h2, h1_all, h2_all, dark_all, *, groups, probe_scale, max_dn,
-                       rows_idx, exposure_s, rank, max_iter, n_bootstrap_rows, multistart, seed, progress, t_start, t_end) -> TMRetrieval:
+                       rows_idx, exposure_s, rank, max_iter, n_bootstrap_rows, multistart, seed, progress, t_start, t_end,
+                       reference_halves: bool = False) -> TMRetrieval:
     """The retrieval from measurements, for a device (:func:`retrieve_tm`) and for frames recorded
     elsewhere (:func:`photonics.calibration.recorded_probes.retrieve_tm_recorded`).
 
@@ -946,7 +974,7 @@ def _retrieve_measured(probes, y, dark_p, dark, held, y_h1, y_h2, h1_all, h2_all
         corr_est[sel] = row_quality((2.0 * w_star[:n_in]).T, t_est[sel])
     r2_med = _median_measured(r2, "1")
     q_med = _median_measured(corr_est, "1")
-    dof = max(n_probes - 2 * (n_in + (2 if grp is not None else 1)), 1)
+    dof = max(n_probes - 2 * (n_in + (int(grp.max()) + 1 if grp is not None else 1)), 1)
     # flagged: a misfit beyond the camera noise (a wrong basin), or too many clipped probes to
     # constrain the row, or a bootstrap correlation below 0.99
     flagged = (chi2 > 1.0 + 4.0 * math.sqrt(2.0 / dof)) | (np.mean(sat, axis=0) > FLAG_CLIP_FRACTION)
@@ -987,6 +1015,7 @@ def _retrieve_measured(probes, y, dark_p, dark, held, y_h1, y_h2, h1_all, h2_all
         probe_time_start_s=float(t_start),
         probe_time_end_s=float(t_end),
         reference_probe_fraction=float(n_ref_probes / n_probes),
+        reference_halves=bool(reference_halves),
         chi2_reduced=np.asarray(chi2, dtype=np.float64),
         row_flagged=np.asarray(flagged, dtype=bool),
         tail_fraction_estimate=tail,

@@ -161,24 +161,27 @@ MEDIA = {
     # lit: 16 x 16 pixels, corners at 0.9 a): 99.2 % over seeds 1-3 (768 rows), 98.4 % for seed 2
     "fiber, weak coupling, pixels": ({**FIBER, "medium.deformation_rms": 3e-4,
                                       "medium.output_pixel_m": 1.8 * 10e-6 / (16 * 2**0.5)}, 64, 256, 0.98),
-    # weakly coupled in the mode basis (block-diagonal by group, rows dominated by one mode): the
-    # 99 % target is NOT met; measured 97.5 % over seeds 1-3 (was 91.7 % before)
-    "fiber, weak coupling": ({**FIBER, "medium.output_basis": "modes", "medium.deformation_rms": 3e-4}, 68, 68, 0.95),
+    # weakly coupled in the mode basis (block-diagonal by group, rows dominated by one mode):
+    # measured 100 % over device seeds 1-3 and 99.3 % over 1-6 with the reference probes split
+    # between the two halves of the reference block (97.5 % with the whole block, 91.7 % before)
+    "fiber, weak coupling": ({**FIBER, "medium.output_basis": "modes", "medium.deformation_rms": 3e-4}, 68, 68, 0.99),
 }
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if "pixels" in n else n for n in MEDIA])
 def test_retrieval_on_every_medium(name):
-    """Acceptance: with 8 n_in probes on lab-cmos, >= 99 % of rows at correlation >= 0.99 (met for
-    the Gaussian, filtered-random and strongly coupled fiber media; not for weakly coupled
-    fibers, see MEDIA). The per-row flags catch the rows below 0.99."""
+    """Acceptance: with 8 n_in probes on lab-cmos, >= 99 % of rows at correlation >= 0.99 on every
+    medium (the weakly coupled fiber in pixels: 99.2 % over three seeds, 98.4 % for this one, see
+    MEDIA). The per-row flags catch the rows below 0.99."""
     over, n_in, n_out, target = MEDIA[name]
     opu = OPU(DeviceConfig.preset("lab-cmos", n_in=n_in, n_out=n_out).replace(over), seed=2)
     r = retrieve_tm(opu, probes_per_input=8, n_bootstrap_rows=16, seed=1)
     q = tm_quality(r, opu)["quality"]
     assert r.n_probes == 8 * n_in
-    if name == "fiber, weak coupling":  # rows dominated by one input: half the probes with the reference
-        assert r.reference_probe_fraction == 0.5
+    if name == "fiber, weak coupling":  # rows dominated by one input: half the probes with the reference,
+        assert r.reference_probe_fraction == 0.5 and r.reference_halves  # alternating between its two halves
+    else:
+        assert not r.reference_halves
     assert np.mean(q >= 0.99) >= target, (name, np.mean(q >= 0.99))
     bad = q < 0.99
     assert r.chi2_reduced.shape == q.shape and np.median(r.chi2_reduced) == pytest.approx(1.0, abs=0.25)
@@ -224,3 +227,19 @@ def test_design_matrix_groups_and_exposure_scale():
         phase_retrieval_rows(xs, inten, probe_scale=np.ones(3))
     with pytest.raises(ShapeError, match="groups"):
         phase_retrieval_rows(xs, inten, groups=np.zeros(5, dtype=int))
+
+
+def test_two_halves_of_the_reference_break_what_one_block_leaves():
+    """Rows dominated by one mode whose reference field is nearly in phase with that mode keep
+    the near-conjugation symmetry with one reference constant; the block's two halves give two
+    independent constants. Measured on these seeds: 8 rows below 0.99 with the whole block, 1
+    with the halves."""
+    over, n_in, n_out, _ = MEDIA["fiber, weak coupling"]
+    bad = {False: 0, True: 0}
+    for seed in (2, 6):
+        opu = OPU(DeviceConfig.preset("lab-cmos", n_in=n_in, n_out=n_out).replace(over), seed=seed)
+        for halves in (False, True):
+            r = retrieve_tm(opu, n_bootstrap_rows=0, seed=1, reference_halves=halves)
+            assert r.reference_halves is halves and r.reference_probe_fraction == 0.5
+            bad[halves] += int(np.sum(tm_quality(r, opu)["quality"] < 0.99))
+    assert bad[True] <= 2 and bad[False] >= bad[True] + 4, bad

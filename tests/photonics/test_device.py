@@ -223,3 +223,30 @@ def test_expected_projection_is_the_mean_of_project_with_every_pixel_map():
     se = y.std(axis=0, ddof=1) / np.sqrt(reps)
     assert np.all(np.abs(y.mean(axis=0) - expected) < 5 * se + 1e-6)
     assert np.std(opu.camera.offset_map_dn) > 1.0  # the offsets matter here
+
+
+def test_a_reference_mask_switches_single_mirrors_of_the_block():
+    """The field of a partial reference, from the medium's columns and the DMD amplitudes (written
+    here from the model: c = beta sum_signal T + sum_r a_r T_r, a_r = ON or OFF amplitude)."""
+    opu = OPU(DeviceConfig.preset("lab-cmos", n_in=16, n_out=32), seed=4)
+    cfg, dmd = opu.config, opu.modulator
+    t = opu.medium.matrix(None, slice(0, cfg.n_modes_total)).astype(np.complex128)
+    n_ref = cfg.n_reference
+    assert n_ref >= 2
+    mask = np.zeros(n_ref, dtype=np.uint8)
+    mask[::2] = 1
+    amp = np.where(mask == 1, dmd.reference_amplitude(True), dmd.reference_amplitude(False))
+    expect = dmd.beta * t[:, :cfg.n_in].sum(axis=1) + t[:, cfg.n_in:] @ amp
+    np.testing.assert_allclose(opu.constant_field(mask), expect, rtol=1e-6, atol=1e-12 * np.abs(expect).max())
+    # the whole block and none of it are the two plain states
+    np.testing.assert_array_equal(opu.constant_field(np.ones(n_ref, dtype=np.uint8)), opu.constant_field(True))
+    np.testing.assert_array_equal(opu.constant_field(np.zeros(n_ref, dtype=np.uint8)), opu.constant_field(False))
+    # the camera sees it: noise-free power with the mask = s |alpha T x + c|^2
+    x = (np.random.default_rng(0).random((3, cfg.n_in)) < 0.5).astype(np.uint8)
+    p = opu.optical_power(x, reference=mask).astype(np.float64)
+    e = dmd.alpha * (x @ t[:, :cfg.n_in].T) + expect
+    np.testing.assert_allclose(p, opu.power_scale * np.abs(e) ** 2, rtol=1e-4)
+    assert opu.acquire(x, reference=mask).shape == (3, cfg.n_out)
+    for bad in (np.ones(n_ref + 1), np.full(n_ref, 2), np.ones((2, n_ref))):
+        with pytest.raises(ValidationError, match="reference must be True, False or a 0/1 mask"):
+            opu.acquire(x, reference=bad)

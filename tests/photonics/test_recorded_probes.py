@@ -102,7 +102,7 @@ def test_a_recording_without_repeats_is_retrieved_without_a_noise_model(tmp_path
 
 def test_held_out_patterns_are_the_repeated_reference_off_ones():
     p = np.array([[0, 1], [1, 1], [0, 1], [1, 0], [0, 1], [1, 0], [1, 1]], dtype=np.uint8)
-    ref = np.array([0, 1, 0, 1, 0, 1, 0], dtype=bool)
+    ref = np.array([0, 1, 0, 1, 0, 1, 0])
     rec = RecordedProbes(patterns=p, frames=np.ones((7, 4)), dark_frames=np.zeros((1, 4)), reference=ref, image_shape=(2, 2))
     probes, h1, h2 = split_heldout(rec)
     # [0, 1] OFF is shown three times: its first two showings are held out, the third is dropped;
@@ -174,3 +174,35 @@ def test_options_without_effect_on_recorded_data_are_warned(tmp_path, capsys):
     for opt in ("--n-in", "--tm-rows", "--wavelength", "--twin-base"):
         assert f"warning: {opt} has no effect" in err
     assert "--seed has no effect" not in err  # it seeds the retrieval
+
+
+def test_recorded_reference_states_are_fitted_as_separate_constants(tmp_path):
+    """A weakly coupled fiber's rows are dominated by one mode; a lab that shows the reference
+    probes with either half of the reference block ON (states 1 and 2) gets two constants, as the
+    device retrieval does. Same probes, states 1/2 against the whole block (state 1 only)."""
+    fiber = {"medium.model": "fiber", "medium.core_radius_m": 10e-6, "medium.mode_dependent_loss_db": 3.0,
+             "medium.output_basis": "modes", "medium.deformation_rms": 3e-4}
+    opu = OPU(DeviceConfig.preset("lab-cmos", n_in=68, n_out=68).replace(fiber), seed=6)
+    n_ref = opu.config.n_reference
+    first = (np.arange(n_ref) < n_ref // 2).astype(np.uint8)
+    rng = np.random.default_rng(1)
+    probes = (rng.random((544, 68)) < 0.5).astype(np.uint8)
+    held = (rng.random((68, 68)) < 0.5).astype(np.uint8)
+    state = np.zeros(544, dtype=np.int64)
+    state[1::2] = 1
+    state[3::4] = 2
+    dark = opu.dark_frames(16)
+    bad = {}
+    for name, masks in (("halves", {1: first, 2: 1 - first}), ("whole", {1: True, 2: True})):
+        y = np.empty((544, 68))
+        y[state == 0] = opu.acquire(probes[state == 0])
+        for k, m in masks.items():
+            y[state == k] = opu.acquire(probes[state == k], reference=m)
+        ref = state if name == "halves" else np.minimum(state, 1)
+        np.savez(tmp_path / f"{name}.npz", patterns=np.concatenate([probes, held, held]),
+                 frames=np.concatenate([y, opu.acquire(held), opu.acquire(held)]), dark_frames=dark,
+                 reference=np.concatenate([ref, np.zeros(136, dtype=np.int64)]), saturation_dn=float(opu.config.camera.max_dn))
+        res = retrieve_tm_recorded(read_probe_file(tmp_path / f"{name}.npz"), n_bootstrap_rows=0, seed=1)
+        assert res.reference_probe_fraction == 0.5 and res.n_heldout == 68
+        bad[name] = int(np.sum(row_quality(res.t_est, opu.transmission_matrix[:, :68]) < 0.99))
+    assert bad["halves"] <= 2 and bad["whole"] >= bad["halves"] + 3, bad
