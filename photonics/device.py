@@ -273,9 +273,10 @@ class OPU:
             self._const_cache[key] = c
         return c
 
-    def optical_power(self, frames, *, reference: bool = False, time_s: float | None = None) -> np.ndarray:
+    def optical_power(self, frames, *, reference=False, time_s: float | None = None) -> np.ndarray:
         """Noise-free optical power on each pixel for binary frames (N, n_in) [W], float32.
 
+        ``reference`` as in :meth:`acquire` (False, True or a mask of the reference mirrors).
         This is ground truth (what the camera is exposed to); it does not advance the clock.
         """
         f = self.modulator.check_frames(frames)
