@@ -205,6 +205,8 @@ class OPU:
         """
         if isinstance(reference, (bool, np.bool_)):
             return bool(reference)
+        if isinstance(reference, (int, np.integer)) and reference in (0, 1):
+            return bool(reference)
         if isinstance(reference, tuple) and len(reference) == 2 and reference[0] == "mask":
             return reference
         n_ref = self.config.n_reference
@@ -393,7 +395,7 @@ class OPU:
         With a phase SLM (``modulator = "slm"``) the frames are gray levels and the static
         reference modes are always part of the field (``reference`` must stay False).
         """
-        key = self.reference_state(reference) if not isinstance(reference, (bool, np.bool_)) else bool(reference)
+        key = self.reference_state(reference)
         if key is not False:
             self._require_dmd("acquire(reference=True)")
         f = self.modulator.check_frames(frames)

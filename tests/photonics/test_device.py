@@ -247,6 +247,7 @@ def test_a_reference_mask_switches_single_mirrors_of_the_block():
     e = dmd.alpha * (x @ t[:, :cfg.n_in].T) + expect
     np.testing.assert_allclose(p, opu.power_scale * np.abs(e) ** 2, rtol=1e-4)
     assert opu.acquire(x, reference=mask).shape == (3, cfg.n_out)
-    for bad in (np.ones(n_ref + 1), np.full(n_ref, 2), np.ones((2, n_ref))):
+    assert opu.reference_state(1) is True and opu.reference_state(0) is False
+    for bad in (np.ones(n_ref + 1), np.full(n_ref, 2), np.ones((2, n_ref)), 2, "on"):
         with pytest.raises(ValidationError, match="reference must be True, False or a 0/1 mask"):
             opu.acquire(x, reference=bad)
