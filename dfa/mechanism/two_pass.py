@@ -84,7 +84,7 @@ from photonics.rng import derive_seed
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TwoPass", "two_pass_layers", "MirroredF"]
+__all__ = ["TwoPass", "two_pass_layers", "MirroredF", "hold_dropout_masks"]
 
 
 def two_pass_layers(model: nn.Module) -> tuple[list[tuple[nn.Module, nn.Module]], nn.Module]:
@@ -115,7 +115,9 @@ def two_pass_layers(model: nn.Module) -> tuple[list[tuple[nn.Module, nn.Module]]
 
 
 @contextlib.contextmanager
-def _held_dropout(model: nn.Module) -> Iterator[None]:
+def hold_dropout_masks(model: nn.Module) -> Iterator[None]:
+    """Inside the context every dropout module of ``model`` that can hold its mask (a bool
+    ``hold`` attribute, e.g. :class:`dfa.zoo.models.KeyedDropout`) reuses its last mask."""
     mods = [m for m in model.modules() if isinstance(getattr(m, "hold", None), bool)]
     for m in mods:
         m.hold = True
@@ -283,7 +285,7 @@ class TwoPass:
         if tuple(fe.shape) != (m, math.prod(self.input_shape)):
             raise ShapeError(f"F returned shape {tuple(fe.shape)}, expected {(m, math.prod(self.input_shape))}")
         fe = fe.reshape(x.shape).to(dtype=x.dtype, device=x.device)
-        with torch.enable_grad(), self._pass("modulated"), _held_dropout(self.model):
+        with torch.enable_grad(), self._pass("modulated"), hold_dropout_masks(self.model):
             out2 = self.model(x + fe)
         z, h_mod = self._z, self._h
         self._z, self._h = [], []

@@ -27,7 +27,6 @@ New models plug in with :func:`register_model`; :func:`build_model` builds one f
 
 from __future__ import annotations
 
-import contextlib
 from typing import Callable, Sequence
 
 import numpy as np
@@ -35,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dfa.mechanism.two_pass import hold_dropout_masks  # noqa: F401  (the mechanism's, re-exported here)
 from photonics.errors import ConfigError
 from photonics.rng import derive_seed
 from photonics.validation import check_choice, check_int, check_real
@@ -108,18 +108,6 @@ def set_dropout_key(model: nn.Module, seed: int, step: int) -> None:
         m.hold = False
         m._mask = None
 
-
-@contextlib.contextmanager
-def hold_dropout_masks(model: nn.Module):
-    """Inside the context every :class:`KeyedDropout` of ``model`` reuses its last mask."""
-    mods = [m for m in model.modules() if isinstance(m, KeyedDropout)]
-    for m in mods:
-        m.hold = True
-    try:
-        yield
-    finally:
-        for m in mods:
-            m.hold = False
 
 
 class RMSNormalize(nn.Module):

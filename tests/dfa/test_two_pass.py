@@ -355,3 +355,24 @@ def test_acceptance_digits_two_pass_digital_and_optical():
     acc = {m: train_method(cfg, m, progress=False, data=data).metrics["accuracy"] for m in cfg.methods}
     assert acc["two-pass"] >= 0.90, acc
     assert acc["optical-two-pass"] >= acc["two-pass"] - 0.03, acc
+
+
+def test_the_modulated_pass_holds_the_dropout_masks_of_the_first():
+    """Inside ``hold_dropout_masks`` (what the two-pass rule wraps its second pass in) every
+    KeyedDropout reuses its last mask; outside, each call draws a new one; the hold is released."""
+    import torch
+    from torch import nn
+
+    from dfa.mechanism.two_pass import hold_dropout_masks
+    from dfa.zoo import models
+    from dfa.zoo.models import KeyedDropout, set_dropout_key
+
+    assert models.hold_dropout_masks is hold_dropout_masks  # one implementation, re-exported by the zoo
+    net = nn.Sequential(nn.Linear(8, 64), KeyedDropout(0.5), nn.Linear(64, 64), KeyedDropout(0.5)).train()
+    set_dropout_key(net, seed=1, step=0)
+    x = torch.ones(4, 8)
+    first = net(x)
+    with hold_dropout_masks(net):
+        assert torch.equal(net(x), first) and torch.equal(net(x), first)
+    assert not torch.equal(net(x), first)
+    assert not any(m.hold for m in net.modules() if isinstance(m, KeyedDropout))
