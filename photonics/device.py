@@ -252,25 +252,20 @@ class OPU:
         if self.medium.is_static and key in self._const_cache:
             return self._const_cache[key]
         cfg = self.config
+        dmd = self.modulator
         c = np.zeros(cfg.n_out, dtype=np.complex128)
         recorded = getattr(self.medium, "recorded_constant_field", None)
-        if recorded is not None:
-            c += self.modulator.alpha * recorded
-            if key is not False and cfg.n_reference > 0:
-                step = self.modulator.reference_amplitude(True) - self.modulator.reference_amplitude(False)
-                for cols, on in self._reference_runs(key):
-                    if on:
-                        c += step * self.medium.column_sum(cols, time_s=time_s)
-            if self.medium.is_static:
-                self._const_cache[key] = c
-            return c
-        if self.modulator.beta > 0:
-            c += self.modulator.beta * self.medium.column_sum(slice(0, cfg.n_in), time_s=time_s)
+        if recorded is not None:  # the measured all-OFF field; ON reference mirrors add their step
+            c += dmd.alpha * recorded
+            amp_of = {True: dmd.reference_amplitude(True) - dmd.reference_amplitude(False), False: 0.0}
+        else:
+            if dmd.beta > 0:
+                c += dmd.beta * self.medium.column_sum(slice(0, cfg.n_in), time_s=time_s)
+            amp_of = {True: dmd.reference_amplitude(True), False: dmd.reference_amplitude(False)}
         if cfg.n_reference > 0:
             for cols, on in self._reference_runs(key):
-                amp = self.modulator.reference_amplitude(on)
-                if amp > 0:
-                    c += amp * self.medium.column_sum(cols, time_s=time_s)
+                if amp_of[on] > 0:
+                    c += amp_of[on] * self.medium.column_sum(cols, time_s=time_s)
         if self.medium.is_static:
             self._const_cache[key] = c
         return c

@@ -352,4 +352,4 @@ def write_measured_medium(path: str | os.PathLike, result: TMRetrieval, *, relat
     }
     # the all-OFF field (leaking mirrors, stray light) is measured too: stored beside the rows
     # (same units), a device loading the file uses it instead of modelling the leak
-    return save_transmission_matrix(path, t, attrs=attrs, constant_field=c if result.rows.size == t.shape[0] else None)
+    return save_transmission_matrix(path, t, attrs=attrs, constant_field=c)

@@ -62,8 +62,9 @@ that way when some rows look dominated (or whenever the reference does not make 
 often). For dominated rows those probes alternate between the two halves of the reference
 block (``reference_halves``): two independent constants, fitted as two columns. With one, the
 rows whose reference field happens to be nearly in phase with their dominant input (about one
-in eight on a weakly coupled fiber) keep the symmetry; two independent ones rarely both are. Optionally (``bracket``) a quarter of the probes are taken at a shorter exposure for
-pixels that clip (``probe_scale``: the fit knows each probe's exposure).
+in eight on a weakly coupled fiber) keep the symmetry; two independent ones rarely both are.
+Optionally (``bracket``) a quarter of the probes are taken at a shorter exposure for pixels
+that clip (``probe_scale``: the fit knows each probe's exposure).
 
 Quality without the ground truth
 --------------------------------
@@ -915,7 +916,8 @@ def _retrieve_measured(probes, y, dark_p, dark, held, y_h1, y_h2, h1_all, h2_all
     held-out frames, ``y_h1`` / ``y_h2`` (h, r) their two readings (``y_h2`` None: read once, then
     no noise model: no noise ceiling, no maximum-likelihood polish, no bootstrap) and
     ``h1_all`` / ``h2_all`` / ``dark_all`` the same over every pixel (for the noise model);
-    ``groups`` (m,) 1 where the reference was ON (or None); ``max_dn`` the ADC top (None: no clip).
+    ``groups`` (m,) the constant field each probe carries, 0 = reference OFF, 1.. the reference
+    states (or None: all OFF); ``max_dn`` the ADC top (None: no clip).
     """
     sat = (y >= max_dn) if max_dn is not None else np.zeros(y.shape, dtype=bool)
     intensity = y - dark_p
@@ -927,15 +929,14 @@ def _retrieve_measured(probes, y, dark_p, dark, held, y_h1, y_h2, h1_all, h2_all
         noise_model = _fit_noise_model(level[unclipped], 0.5 * (h1_all - h2_all)[unclipped] ** 2)
     else:
         noise_model = None
-    grp = groups
     n_ref_probes = int(np.count_nonzero(groups)) if groups is not None else 0
     n_probes, n_in = probes.shape
     n_heldout = held.shape[0]
-    a_full = (design_matrix(probes, grp) * np.sqrt(probe_scale)[:, None]).astype(np.float32)
+    a_full = (design_matrix(probes, groups) * np.sqrt(probe_scale)[:, None]).astype(np.float32)
     a_pinv = pseudo_inverse(a_full)
     out = phase_retrieval_rows(
         probes, intensity, saturated=sat, rank=rank, max_iter=max_iter, seed=seed, progress=progress, pinv=a_pinv,
-        groups=grp, noise_model=noise_model, multistart=multistart, probe_scale=probe_scale,
+        groups=groups, noise_model=noise_model, multistart=multistart, probe_scale=probe_scale,
     )
     w, res, its, restarted = out[:4]
     chi2 = out[4] if repeated else np.full(w.shape[1], np.nan)
@@ -969,12 +970,12 @@ def _retrieve_measured(probes, y, dark_p, dark, held, y_h1, y_h2, h1_all, h2_all
             sat_star = None
         w_star = phase_retrieval_rows(
             probes, y_star - dark_p[:, sel], saturated=sat_star, rank=rank, max_iter=max_iter, seed=seed + 1, pinv=a_pinv,
-            groups=grp, noise_model=noise_model, multistart=multistart, probe_scale=probe_scale,
+            groups=groups, noise_model=noise_model, multistart=multistart, probe_scale=probe_scale,
         )[0]
         corr_est[sel] = row_quality((2.0 * w_star[:n_in]).T, t_est[sel])
     r2_med = _median_measured(r2, "1")
     q_med = _median_measured(corr_est, "1")
-    dof = max(n_probes - 2 * (n_in + (int(grp.max()) + 1 if grp is not None else 1)), 1)
+    dof = max(n_probes - 2 * (n_in + (int(groups.max()) + 1 if groups is not None else 1)), 1)
     # flagged: a misfit beyond the camera noise (a wrong basin), or too many clipped probes to
     # constrain the row, or a bootstrap correlation below 0.99
     flagged = (chi2 > 1.0 + 4.0 * math.sqrt(2.0 / dof)) | (np.mean(sat, axis=0) > FLAG_CLIP_FRACTION)

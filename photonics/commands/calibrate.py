@@ -28,6 +28,9 @@ from pathlib import Path
 from ..io import json_text
 from . import add_device_arguments, device_from_args
 
+#: Defaults of the options whose effect depends on the input (a device or recorded data).
+DEFAULTS = {"exposure_unit": "ns", "emva_mode": "irradiance", "tm_rows": 64, "tm_probes": 8.0, "drift_max_time": 1e4}
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -44,7 +47,7 @@ def register(sub) -> None:
                    help="calibrate frames recorded on a camera: an EMVA 1288 descriptor file (or its folder), or an .h5/.npz stack")
     p.add_argument("--probes", default=None, metavar="PATH",
                    help="retrieve the TM from DMD patterns and the camera frames recorded for them (.h5/.npz: patterns, frames, dark_frames)")
-    p.add_argument("--exposure-unit", default="ns", choices=("ns", "us", "ms", "s"),
+    p.add_argument("--exposure-unit", default=DEFAULTS["exposure_unit"], choices=("ns", "us", "ms", "s"),
                    help="unit of the exposures in a descriptor file (default ns, as the standard's reference data)")
     p.add_argument("--wavelength", type=float, default=None, help="wavelength of the recorded frames [m], if the file lacks it")
     p.add_argument("--pixel-pitch", type=float, default=None, help="pixel pitch of the recorded camera [m], if the file lacks it")
@@ -52,7 +55,7 @@ def register(sub) -> None:
     p.add_argument("--force", action="store_true", help="write into an existing, non-empty --out folder")
     p.add_argument("--steps", default=None, help="comma-separated steps to run (default: all but probe_sweep)")
     p.add_argument("--skip", default="", help="comma-separated steps to skip")
-    p.add_argument("--emva-mode", default="irradiance", choices=("irradiance", "exposure"),
+    p.add_argument("--emva-mode", default=DEFAULTS["emva_mode"], choices=("irradiance", "exposure"),
                    help="EMVA 1288 series of a device: varying irradiance at fixed exposure, or varying exposure (default irradiance)")
     p.add_argument("--write-frames", default=None, metavar="PATH",
                    help="also write the device's EMVA 1288 frames: a folder (descriptor + PNG images), or a .h5/.npz file")
@@ -60,10 +63,10 @@ def register(sub) -> None:
     p.add_argument("--twin-base", default=None, metavar="DEVICE",
                    help="device the twin's optics come from (default: the calibrated device; lab-cmos for --frames)")
     p.add_argument("--twin-medium", default=None, metavar="H5", help="measured transmission matrix (HDF5) for the twin's medium")
-    p.add_argument("--tm-rows", type=int, default=64, help="camera pixels whose TM row is retrieved (default 64; 0 = all)")
-    p.add_argument("--tm-probes", type=float, default=8.0, help="probe frames per input mode for the TM retrieval (default 8)")
+    p.add_argument("--tm-rows", type=int, default=DEFAULTS["tm_rows"], help="camera pixels whose TM row is retrieved (default 64; 0 = all)")
+    p.add_argument("--tm-probes", type=float, default=DEFAULTS["tm_probes"], help="probe frames per input mode for the TM retrieval (default 8)")
     p.add_argument("--probe-sweep", action="store_true", help="also retrieve the TM with 3, 4, 6, 8 probes per mode (slower)")
-    p.add_argument("--drift-max-time", type=float, default=1e4, help="longest drift wait [s of device time] (default 1e4)")
+    p.add_argument("--drift-max-time", type=float, default=DEFAULTS["drift_max_time"], help="longest drift wait [s of device time] (default 1e4)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots (the datasheet keeps its table)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--json", action="store_true", help="print summary.json instead of the table")
@@ -131,14 +134,14 @@ def _ineffective_options(args, recorded: bool) -> list[str]:
     if recorded:
         for opt, given in (("--n-in", args.n_in is not None), ("--n-out", args.n_out is not None), ("--set", bool(args.set)),
                            ("--steps", args.steps is not None), ("--skip", bool(args.skip)), ("--probe-sweep", args.probe_sweep),
-                           ("--emva-mode", args.emva_mode != "irradiance"), ("--tm-rows", args.tm_rows != 64),
-                           ("--tm-probes", args.tm_probes != 8.0), ("--drift-max-time", args.drift_max_time != 1e4)):
+                           *((f"--{k.replace('_', '-')}", getattr(args, k) != DEFAULTS[k])
+                             for k in ("emva_mode", "tm_rows", "tm_probes", "drift_max_time"))):
             if given:
                 out.append(f"{opt} has no effect on recorded data (it sets up a simulated device's calibration)")
         if args.seed != 0 and args.probes is None:
             out.append("--seed has no effect on recorded frames (it seeds the TM retrieval of --probes)")
     if args.frames is None:
-        for opt, given in (("--exposure-unit", args.exposure_unit != "ns"), ("--wavelength", args.wavelength is not None),
+        for opt, given in (("--exposure-unit", args.exposure_unit != DEFAULTS["exposure_unit"]), ("--wavelength", args.wavelength is not None),
                            ("--pixel-pitch", args.pixel_pitch is not None)):
             if given:
                 out.append(f"{opt} has no effect without --frames (it describes recorded EMVA 1288 frames)")
