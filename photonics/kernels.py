@@ -57,6 +57,7 @@ reference's words, so the numbers equal those of the scalar samplers whatever th
 from __future__ import annotations
 
 import math
+import types as pytypes
 
 import numpy as np
 from llvmlite import ir as llvm_ir
@@ -1507,8 +1508,26 @@ def camera_field_numpy(split, alpha, c_re, c_im, scale, e_per_w, dark_e, offset_
 #: region costs more than the work (same code, ``prange`` acting as ``range``: same numbers).
 SERIAL_BELOW = 1 << 16
 
-camera_serial = njit(cache=True, error_model="numpy")(camera_numba.py_func)
-camera_noiseless_serial = njit(cache=True, error_model="numpy")(camera_noiseless_numba.py_func)
-camera_field_serial = njit(cache=True, error_model="numpy")(camera_field_numba.py_func)
-camera_field_noiseless_serial = njit(cache=True, error_model="numpy")(camera_field_noiseless_numba.py_func)
-intensity_serial = njit(cache=True)(intensity_numba.py_func)
+
+def njit_variant(py_func, name: str, **options):
+    """``njit(cache=True, **options)`` of ``py_func`` compiled under its own qualified name ``name``.
+
+    Numba's on-disk cache finds a compiled function by module, qualified name and first line,
+    and tells signatures apart, but not compile flags: two dispatchers of one Python function
+    (a ``parallel=True`` kernel and its serial variant) share one cache entry, and whichever
+    compiled first is loaded for both, so the "parallel" kernel can silently run serial code
+    (or the serial one pay a thread launch). A copy of the function with a distinct qualified
+    name gets its own entry.
+    """
+    f = pytypes.FunctionType(py_func.__code__, py_func.__globals__, name, py_func.__defaults__, py_func.__closure__)
+    f.__qualname__ = name
+    f.__doc__ = py_func.__doc__
+    f.__module__ = py_func.__module__
+    return njit(cache=True, **options)(f)
+
+
+camera_serial = njit_variant(camera_numba.py_func, "camera_serial", error_model="numpy")
+camera_noiseless_serial = njit_variant(camera_noiseless_numba.py_func, "camera_noiseless_serial", error_model="numpy")
+camera_field_serial = njit_variant(camera_field_numba.py_func, "camera_field_serial", error_model="numpy")
+camera_field_noiseless_serial = njit_variant(camera_field_noiseless_numba.py_func, "camera_field_noiseless_serial", error_model="numpy")
+intensity_serial = njit_variant(intensity_numba.py_func, "intensity_serial")

@@ -59,12 +59,13 @@ from typing import Callable
 
 import numpy as np
 import torch
-from numba import njit, prange
+from numba import prange
 from torch import nn
 
 from dfa.mechanism.quantize import ENCODINGS, ErrorQuantizer, pairwise_row_sum_torch, ternarize_error
 from photonics.budget import linear_projection_budget
 from photonics.errors import ConfigError, FileFormatError, ShapeError, ValidationError
+from photonics.kernels import njit_variant
 from photonics.rng import check_seed, derive_seed, generator
 from photonics.validation import check_choice, check_int, check_known_keys, check_real
 
@@ -568,8 +569,9 @@ def _decode_rows_impl(measured, code, w32, row32, rows, out):
             out[o, j] *= r
 
 
-_decode_rows_serial = njit(cache=True)(_decode_rows_impl)
-_decode_rows_parallel = njit(cache=True, parallel=True)(_decode_rows_impl)
+# distinct names: numba's disk cache would otherwise give both the code compiled first
+_decode_rows_serial = njit_variant(_decode_rows_impl, "_decode_rows_serial")
+_decode_rows_parallel = njit_variant(_decode_rows_impl, "_decode_rows_parallel", parallel=True)
 #: outputs below this many floats are decoded by the serial kernel (a parallel launch costs more)
 _PARALLEL_FROM = 1 << 17
 

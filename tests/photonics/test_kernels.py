@@ -160,3 +160,31 @@ def test_serial_variants_give_the_same_numbers(rng):
     K.intensity_numba(split, np.float32(2.0), c, c, np.float32(1.5), o1)
     K.intensity_serial(split, np.float32(2.0), c, c, np.float32(1.5), o2)
     assert np.array_equal(o1, o2)
+
+
+def test_every_cached_kernel_has_its_own_disk_cache_entry():
+    """Numba's disk cache keys a function by module, qualified name and first line, not by its
+    compile flags: a parallel kernel and a serial variant jitted from one Python function shared
+    one entry, and the parallel kernel ran the serial code it found there (half speed on 2 cores)."""
+    import importlib
+    import pkgutil
+
+    from numba.core.registry import CPUDispatcher
+
+    import dfa
+    import photonics
+
+    owners = {}
+    for pkg in (photonics, dfa):
+        for info in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + "."):
+            try:
+                mod = importlib.import_module(info.name)
+            except ImportError:  # optional back-ends (none expected here)
+                continue
+            for name, obj in vars(mod).items():
+                if isinstance(obj, CPUDispatcher) and obj._cache.__class__.__name__ == "FunctionCache":
+                    owners.setdefault(obj._cache._cache_file._index_name, set()).add(id(obj))
+    assert len(owners) > 20
+    shared = {k: len(v) for k, v in owners.items() if len(v) > 1}
+    assert not shared, f"dispatchers sharing a disk-cache entry: {shared}"
+    assert K.camera_field_numba._cache._cache_file._index_name != K.camera_field_serial._cache._cache_file._index_name
