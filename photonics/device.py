@@ -313,16 +313,48 @@ class OPU:
         """
         time_s = self.device_time_s
         split = self.modulator.split_field(self.medium, frames_u8, time_s)
+        self._read_split(split, ref_on, time_s, exposure_s, sub_dn, self.reserve_frames(frames_u8.shape[0]), out)
+
+    def _read_split(self, split: np.ndarray, ref_on, time_s: float, exposure_s: float, sub_dn, frame0: int, out: np.ndarray) -> None:
+        """Camera read-out of frames (global indices frame0, frame0 + 1, ...) from their split field."""
         alpha, c_re, c_im, scale = self._field_constants(ref_on, time_s)
         k = self.camera.kernel_parameters(exposure_s)
         small = out.size < kernels.SERIAL_BELOW
         if k.noiseless:
             kern = kernels.camera_field_noiseless_serial if small else kernels.camera_field_noiseless_numba
             kern(split, alpha, c_re, c_im, scale, *k.noiseless_args(), sub_dn, out)
-            self.reserve_frames(frames_u8.shape[0])
             return
         kern = kernels.camera_field_serial if small else kernels.camera_field_numba
-        kern(split, alpha, c_re, c_im, scale, *k.kernel_args(self.reserve_frames(frames_u8.shape[0])), sub_dn, out)
+        kern(split, alpha, c_re, c_im, scale, *k.kernel_args(frame0), sub_dn, out)
+
+    def _chunks(self, n: int):
+        """(start, stop) of the chunks of n frames (a progress bar when there are several)."""
+        step = self._chunk_frames()
+        starts = range(0, n, step)
+        it = tqdm(starts, desc="frames", unit="chunk", leave=False) if self.progress and len(starts) > 1 else starts
+        for s in it:
+            yield s, min(s + step, n)
+
+    def _acquire_difference(self, frames_u8: np.ndarray, exposure_s: float | None) -> np.ndarray:
+        """float32 I(x + r) - I(x) [DN] of N frames on a static medium: the exact scheme's two
+        exposures with one field computation per frame.
+
+        The numbers and the clock of ``_acquire(ref_on=True, sub_dn=0) - _acquire(ref_on=False,
+        sub_dn=0)``: the reference-ON frames take the global indices first..first+N-1, the OFF
+        frames first+N..first+2N-1 (the order of the two passes); a static medium's field does
+        not depend on the device time, so one GEMM serves both exposures.
+        """
+        n = frames_u8.shape[0]
+        time_s = self.device_time_s
+        first = self.reserve_frames(2 * n)
+        y = np.empty((n, self.n_out), dtype=np.float32)
+        off = np.empty((min(n, self._chunk_frames()), self.n_out), dtype=np.float32)
+        for s, e in self._chunks(n):
+            split = self.modulator.split_field(self.medium, frames_u8[s:e], time_s)
+            self._read_split(split, True, time_s, exposure_s, 0.0, first + s, y[s:e])
+            self._read_split(split, False, time_s, exposure_s, 0.0, first + n + s, off[: e - s])
+            np.subtract(y[s:e], off[: e - s], out=y[s:e])
+        return y
 
     def _chunk_frames(self) -> int:
         per_frame = 4 * (2 * self.n_out + self.n_out + self.n_in) + 2 * self.n_out
@@ -343,13 +375,7 @@ class OPU:
         dtype = np.float32 if sub_dn is not None else self.config.camera.output_dtype
         sub = None if sub_dn is None else float(sub_dn)
         out = np.empty((n, self.n_out), dtype=dtype)
-        step = self._chunk_frames()
-        starts = range(0, n, step)
-        it = starts
-        if self.progress and len(starts) > 1:
-            it = tqdm(starts, desc="frames", unit="chunk", leave=False)
-        for s in it:
-            e = min(s + step, n)
+        for s, e in self._chunks(n):
             if laser_on:
                 self._read_field(frames_u8[s:e], ref_on, exposure_s, sub, out[s:e])
             else:
@@ -555,10 +581,13 @@ class OPU:
         level, norm = self._linear_constants(cal, scheme)
         # float32 DN straight from the camera kernel; the arithmetic is done in place, in the
         # order (on - off - Z) / N of the formula above (same numbers as with DN arrays)
-        y = self._acquire(flat, ref_on=True, exposure_s=exposure_s, sub_dn=0.0)
-        if scheme == "exact":
-            off = self._acquire(flat, ref_on=False, exposure_s=exposure_s, sub_dn=0.0)
-            np.subtract(y, off, out=y)
+        if scheme == "exact" and self.medium.is_static:
+            y = self._acquire_difference(flat, exposure_s)
+        else:
+            y = self._acquire(flat, ref_on=True, exposure_s=exposure_s, sub_dn=0.0)
+            if scheme == "exact":
+                off = self._acquire(flat, ref_on=False, exposure_s=exposure_s, sub_dn=0.0)
+                np.subtract(y, off, out=y)
         np.subtract(y, level, out=y)
         np.divide(y, norm, out=y)
         y = y.reshape(n_f, batch, self.n_out)

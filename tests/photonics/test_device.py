@@ -251,3 +251,25 @@ def test_a_reference_mask_switches_single_mirrors_of_the_block():
     for bad in (np.ones(n_ref + 1), np.full(n_ref, 2), np.ones((2, n_ref)), 2, "on"):
         with pytest.raises(ValidationError, match="reference must be True, False or a 0/1 mask"):
             opu.acquire(x, reference=bad)
+
+
+@pytest.mark.parametrize("chunk_bytes", [None, 3000])
+def test_exact_linear_shares_the_field_but_not_the_numbers(rng, monkeypatch, chunk_bytes):
+    """On a static medium linear() computes each frame's field once for both exposures; the result,
+    the frame clock and the noise draws are those of the two separate passes (raw=True: all
+    reference-ON frames, then all OFF frames), chunked or not."""
+    if chunk_bytes is not None:
+        monkeypatch.setattr(device_mod, "CHUNK_BYTES", chunk_bytes)
+    cfg = DeviceConfig.preset("lab-cmos", n_in=40, n_out=64)
+    x = binary_frames(rng, 25, 40)
+    a, b = OPU(cfg, seed=8), OPU(cfg, seed=8)
+    if chunk_bytes is not None:
+        assert a._chunk_frames() < 25
+    y = a.linear(x)
+    raw = b.linear(x, raw=True)  # (1, 2, 25, n_out): ON, then OFF
+    level, norm = b._linear_constants(b.reference_calibration, "exact")
+    on, off = raw[0, 0].astype(np.float32), raw[0, 1].astype(np.float32)
+    assert np.array_equal(y, ((on - off) - level) / norm)
+    assert a.frames_used == b.frames_used and a.device_time_s == b.device_time_s
+    # the next frames draw the same noise on both (the clock is where the two passes leave it)
+    assert np.array_equal(a.project(x[:3], raw=True), b.project(x[:3], raw=True))
