@@ -36,9 +36,11 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
+# photonics before numpy: the OpenBLAS thread setting it makes must precede OpenBLAS's start
+import photonics  # noqa: F401
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import numpy as np  # noqa: E402
 from _common import add_common_arguments, check, finish, interleaved_times, load_average, machine  # noqa: E402
 
 TARGET_SAMPLES_PER_S = 1.0e8

@@ -19,9 +19,11 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
+# photonics before numpy: the OpenBLAS thread setting it makes must precede OpenBLAS's start
+import photonics  # noqa: F401
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import numpy as np  # noqa: E402
 from _common import adaptive_time, add_common_arguments, check, finish, machine  # noqa: E402
 
 

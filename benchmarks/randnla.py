@@ -33,9 +33,11 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
+# photonics before numpy: the OpenBLAS thread setting it makes must precede OpenBLAS's start
+import photonics  # noqa: F401
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import numpy as np  # noqa: E402
 from _common import machine, write_json  # noqa: E402
 
 log = logging.getLogger("benchmarks.randnla")

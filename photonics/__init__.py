@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 # numba's OpenMP workers and OpenBLAS's threads alternate in every projection (GEMM, then the
 # |.|^2 and camera kernels). With OpenMP's default active wait they spin against each other on
@@ -20,6 +21,14 @@ import os
 # microseconds per parallel region. Set before numba loads its OpenMP runtime; an explicit
 # user setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# The same on OpenBLAS's side: after every GEMM its worker threads spin for 2^28 cycles
+# (~0.1 s) before sleeping, and on 2 cores the camera kernel that follows the field GEMM then
+# ran at one thread's speed or less (3.0 ms instead of 1.6 ms for 256 x 1024 pixel samples).
+# 2^4 cycles: they sleep at once; waking them costs microseconds per multi-threaded BLAS call.
+# OpenBLAS reads this when it loads, with numpy: effective only when photonics is imported
+# before numpy (the photonics and dfa commands, `photonics bench`, the benchmark scripts).
+_OPENBLAS_TIMEOUT_SET_TOO_LATE = "numpy" in sys.modules and "OPENBLAS_THREAD_TIMEOUT" not in os.environ
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 from .config import (  # noqa: E402
     CameraConfig,
@@ -44,6 +53,10 @@ from .errors import (  # noqa: E402
 from .version import __version__  # noqa: E402
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
+if _OPENBLAS_TIMEOUT_SET_TOO_LATE:
+    logging.getLogger(__name__).debug(
+        "numpy was imported before photonics: OpenBLAS keeps its default thread timeout (set "
+        "OPENBLAS_THREAD_TIMEOUT=4 before starting Python, or import photonics first, for the faster noisy projection)")
 
 __all__ = [
     "__version__",
