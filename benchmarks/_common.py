@@ -103,7 +103,17 @@ def machine() -> dict:
         "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "load_average_1_5_15min": load_average(),
         "env": {k: os.environ[k] for k in _THREAD_ENV if k in os.environ},
+        # the thread settings of `import photonics`, and those it made too late to take effect
+        "photonics_thread_defaults": _photonics_thread_settings(),
     }
+
+
+def _photonics_thread_settings() -> dict | None:
+    try:
+        from photonics.thread_defaults import settings
+    except ImportError:  # an older photonics
+        return None
+    return settings()
 
 
 def write_json(name: str, data: dict, out_dir: str | os.PathLike | None = None) -> Path:

@@ -43,6 +43,10 @@ import sys
 import time
 from pathlib import Path
 
+# photonics before numpy and torch: the thread settings it makes (OpenMP's passive wait,
+# OpenBLAS's short spin) must precede the start of their runtimes
+import photonics  # noqa: F401
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, write_json  # noqa: E402
 

@@ -12,23 +12,13 @@ The package never imports torch or dfa at import time.
 from __future__ import annotations
 
 import logging
-import os
-import sys
 
-# numba's OpenMP workers and OpenBLAS's threads alternate in every projection (GEMM, then the
-# |.|^2 and camera kernels). With OpenMP's default active wait they spin against each other on
-# machines with few cores (docs/results/throughput.md). A passive wait costs a few
-# microseconds per parallel region. Set before numba loads its OpenMP runtime; an explicit
-# user setting wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-# The same on OpenBLAS's side: after every GEMM its worker threads spin for 2^28 cycles
-# (~0.1 s) before sleeping, and on 2 cores the camera kernel that follows the field GEMM then
-# ran at one thread's speed or less (3.0 ms instead of 1.6 ms for 256 x 1024 pixel samples).
-# 2^4 cycles: they sleep at once; waking them costs microseconds per multi-threaded BLAS call.
-# OpenBLAS reads this when it loads, with numpy: effective only when photonics is imported
-# before numpy (the photonics and dfa commands, `photonics bench`, the benchmark scripts).
-_OPENBLAS_TIMEOUT_SET_TOO_LATE = "numpy" in sys.modules and "OPENBLAS_THREAD_TIMEOUT" not in os.environ
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+# thread-pool settings (OpenMP passive wait, OpenBLAS short spin), before numpy loads: see
+# photonics.thread_defaults; an explicit user setting wins
+from .thread_defaults import apply_defaults as _apply_thread_defaults
+from .thread_defaults import settings as _thread_settings
+
+_apply_thread_defaults()
 
 from .config import (  # noqa: E402
     CameraConfig,
@@ -53,10 +43,9 @@ from .errors import (  # noqa: E402
 from .version import __version__  # noqa: E402
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
-if _OPENBLAS_TIMEOUT_SET_TOO_LATE:
-    logging.getLogger(__name__).debug(
-        "numpy was imported before photonics: OpenBLAS keeps its default thread timeout (set "
-        "OPENBLAS_THREAD_TIMEOUT=4 before starting Python, or import photonics first, for the faster noisy projection)")
+if _thread_settings()["set_after_load"]:
+    logging.getLogger(__name__).debug("numpy or torch loaded before photonics: %s had no effect on them (see photonics.thread_defaults)",
+                                      ", ".join(_thread_settings()["set_after_load"]))
 
 __all__ = [
     "__version__",

@@ -22,9 +22,14 @@ seed-like perturbation (``docs/results/training.md`` measures it against the see
 
 from __future__ import annotations
 
+import logging
+
 from photonics.errors import ConfigError
+from photonics.thread_defaults import settings as photonics_thread_settings
 
 __all__ = ["set_threads"]
+
+log = logging.getLogger(__name__)
 
 
 def set_threads(n: int, torch_threads: int | None = None) -> dict:
@@ -40,6 +45,11 @@ def set_threads(n: int, torch_threads: int | None = None) -> dict:
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ConfigError(f"{name} must be an integer >= 1 (got {v!r})")
     before = {"torch": torch.get_num_threads(), "numba": numba.get_num_threads()}
+    late = photonics_thread_settings()["set_after_load"]
+    if late and max(n, torch_threads or n) > 1:
+        log.warning("%s set after numpy/torch had loaded (imported before photonics or dfa): their thread pools keep busy-waiting "
+                    "against each other, and a training step with several threads can be ~3x slower; import dfa or photonics "
+                    "first, or set these variables before starting Python (see photonics.thread_defaults)", " and ".join(late))
     torch.set_num_threads(n if torch_threads is None else torch_threads)
     numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
     try:

@@ -48,3 +48,26 @@ def test_defaults_are_set_before_numpy_loads(module):
 def test_a_user_setting_wins(timeout, policy):
     seen = _env_when_numpy_loads(OPENBLAS_THREAD_TIMEOUT=timeout, OMP_WAIT_POLICY=policy)
     assert seen == {"OPENBLAS_THREAD_TIMEOUT": timeout, "OMP_WAIT_POLICY": policy}
+
+
+def _run(code: str) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_THREAD_TIMEOUT", "OMP_WAIT_POLICY")}
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=base, capture_output=True, text=True, check=True)
+
+
+def test_settings_name_what_was_set_too_late():
+    first = _run("import photonics, json; from photonics.thread_defaults import settings; print(json.dumps(settings()))")
+    assert json.loads(first.stdout)["set_after_load"] == []
+    late = _run("import numpy, photonics, json; from photonics.thread_defaults import settings; print(json.dumps(settings()))")
+    seen = json.loads(late.stdout)
+    assert seen["set_after_load"] == ["OPENBLAS_THREAD_TIMEOUT"]
+    assert seen["environment"] == {"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_THREAD_TIMEOUT": "4"}
+
+
+def test_dfa_warns_when_several_threads_meet_pools_started_before_photonics():
+    late = "import logging, torch; logging.basicConfig(); import dfa; from dfa.trainer.threads import set_threads; "
+    assert "set after numpy/torch had loaded" not in _run(late + "set_threads(1)").stderr
+    warned = _run(late + "set_threads(2)").stderr
+    assert "OMP_WAIT_POLICY" in warned and "set after numpy/torch had loaded" in warned
+    clean = _run("import logging, dfa, torch; logging.basicConfig(); from dfa.trainer.threads import set_threads; set_threads(2)")
+    assert "set after" not in clean.stderr
