@@ -983,6 +983,27 @@ def _split_codes(code, n, l1, l2, l3):
     for j in range(n):
         l3[m] = j
         m += code[j] != 0
+    return _split_listed(code, m, l1, l2, l3)
+
+
+@njit(cache=True, error_model="numpy")
+def _split_codes_z(code, zbad, n, l1, l2, l3, lz):
+    """:func:`_split_codes`, and the lanes whose first ziggurat word was rejected (``zbad``) into
+    lz, in one pass over the block; returns the lengths of l1, l2, l3 and lz."""
+    m = 0
+    mz = 0
+    for j in range(n):
+        l3[m] = j
+        m += code[j] != 0
+        lz[mz] = j
+        mz += zbad[j] != 0
+    m1, m2, m3 = _split_listed(code, m, l1, l2, l3)
+    return m1, m2, m3, mz
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _split_listed(code, m, l1, l2, l3):
+    """The m lanes listed in l3 (nonzero codes) into l1, l2, l3 by code 1, 2, 3 (in place: l3 only shrinks)."""
     m1 = 0
     m2 = 0
     m3 = 0
@@ -1037,6 +1058,20 @@ def _keep_open(m, ok, l1, lamc, cnt, kc, usc, vc, kres):
         kc[m2] = kc[q]
         usc[m2] = usc[q]
         vc[m2] = vc[q]
+        m2 += ok[q] == 0
+    return m2
+
+
+@njit(cache=True, error_model="numpy")
+def _keep_open_lanes(m, ok, l1, lamc, cnt, kc, kres):
+    """:func:`_keep_open` after an exact test: the lanes left open only keep their index, mean
+    and counter (the next attempt's squeeze computes their k, us and v afresh)."""
+    m2 = 0
+    for q in range(m):
+        kres[l1[q]] = kc[q]
+        l1[m2] = l1[q]
+        lamc[m2] = lamc[q]
+        cnt[m2] = cnt[q]
         m2 += ok[q] == 0
     return m2
 
@@ -1132,6 +1167,13 @@ def _shot_block(lamv, n, i0, ks, f, g):
 def _shot_rest(lamv, n, i0, ks, f, g):
     """The lanes that attempt 0's squeeze left open (codes in g[_I_CODE]): exact tests, further
     attempts, inversion, the rest exactly; the variates end in f[_F_K]."""
+    m, ms, mo = _split_codes(g[_I_CODE], n, g[_I_L1], g[_I_L2], g[_I_L3])
+    _shot_listed(lamv, i0, ks, m, ms, mo, f, g)
+
+
+@njit(cache=True, error_model="numpy")
+def _shot_listed(lamv, i0, ks, m, ms, mo, f, g):
+    """:func:`_shot_rest` once the open lanes are listed (m PTRS lanes in l1, ms small means in l2, mo others in l3)."""
     kres = f[_F_K]
     lamc = f[_F_LAMC]
     kc = f[_F_KC]
@@ -1139,12 +1181,8 @@ def _shot_rest(lamv, n, i0, ks, f, g):
     vv = f[_F_V]
     usc = f[_F_U]
     vc = f[_F_P]
-    code = g[_I_CODE]
     l1 = g[_I_L1]
-    l2 = g[_I_L2]
-    l3 = g[_I_L3]
     cnt = g[_I_CNT]
-    m, ms, mo = _split_codes(code, n, l1, l2, l3)
     for q in range(m):
         j = l1[q]
         lamc[q] = lamv[j]
@@ -1175,7 +1213,7 @@ def _shot_open_lanes(lamv, i0, ks, m, ms, mo, f, g):
             m = _keep_open(m, ok, l1, lamc, cnt, kc, usc, vc, kres)
         if m:
             _ptrs_exact_stage(lamc, kc, usc, vc, m, ok)
-            m = _keep_open(m, ok, l1, lamc, cnt, kc, usc, vc, kres)
+            m = _keep_open_lanes(m, ok, l1, lamc, cnt, kc, kres)
         d += 2
     if ms:
         for q in range(ms):
@@ -1280,14 +1318,9 @@ def _camera_task(lamv, n, i0, frame, offset_dn, read_noise_e, full_well_e, dn_pe
 def _camera_task_rest(n, i0, ks, kr, offset_dn, read_noise_e, full_well_e, dn_per_e, max_dn, clip_full_well, quantize, sub_dn,
                       orow, f, g):
     """The common chain (shot and read noise) after a fused first pass (``_first_pass_*``)."""
-    _shot_rest(f[_F_LAM], n, i0, ks, f, g)
-    zbad = g[_I_ZBAD]
-    lz = g[_I_LZ]
-    mz = 0
-    for j in range(n):
-        lz[mz] = j
-        mz += zbad[j] != 0
-    _read_open_lanes(i0, kr, f[_F_Z], lz, mz, g[_I_POS], f[_F_KOUT], g[_I_OK])
+    m, ms, mo, mz = _split_codes_z(g[_I_CODE], g[_I_ZBAD], n, g[_I_L1], g[_I_L2], g[_I_L3], g[_I_LZ])
+    _shot_listed(f[_F_LAM], i0, ks, m, ms, mo, f, g)
+    _read_open_lanes(i0, kr, f[_F_Z], g[_I_LZ], mz, g[_I_POS], f[_F_KOUT], g[_I_OK])
     _finish_block(f[_F_K], f[_F_Z], f[_F_LAM], n, offset_dn[i0 : i0 + n], read_noise_e, full_well_e, dn_per_e, max_dn, True,
                   clip_full_well, quantize, sub_dn, orow[i0 : i0 + n])
 
