@@ -1043,8 +1043,10 @@ def _ptrs_squeeze_stage(lamc, cnt, m, ks, d, kc, usc, vc, ok):
 
 
 @njit(cache=True, error_model="numpy")
-def _keep_open(m, ok, l1, lamc, cnt, kc, usc, vc, kres):
-    """Accepted lanes write their variate to kres; the others are compacted to the front (returned count).
+def _keep_open_lanes(m, ok, l1, lamc, cnt, kc, kres):
+    """Accepted lanes write their variate to kres; the open ones keep their index, mean and counter,
+    compacted to the front (returned count). After an exact test that is all the next attempt needs
+    (its squeeze computes k, us and v afresh).
 
     Branch-free: every lane writes its candidate (an open lane's is overwritten when it is
     accepted) and is copied to position m2, which only advances for open lanes.
@@ -1055,24 +1057,20 @@ def _keep_open(m, ok, l1, lamc, cnt, kc, usc, vc, kres):
         l1[m2] = l1[q]
         lamc[m2] = lamc[q]
         cnt[m2] = cnt[q]
-        kc[m2] = kc[q]
-        usc[m2] = usc[q]
-        vc[m2] = vc[q]
         m2 += ok[q] == 0
     return m2
 
 
 @njit(cache=True, error_model="numpy")
-def _keep_open_lanes(m, ok, l1, lamc, cnt, kc, kres):
-    """:func:`_keep_open` after an exact test: the lanes left open only keep their index, mean
-    and counter (the next attempt's squeeze computes their k, us and v afresh)."""
-    m2 = 0
+def _keep_open(m, ok, l1, lamc, cnt, kc, usc, vc, kres):
+    """:func:`_keep_open_lanes`, the open lanes also keeping their candidate (k, us, v) for the exact test."""
+    m2 = _keep_open_lanes(m, ok, l1, lamc, cnt, kc, kres)
+    p = 0
     for q in range(m):
-        kres[l1[q]] = kc[q]
-        l1[m2] = l1[q]
-        lamc[m2] = lamc[q]
-        cnt[m2] = cnt[q]
-        m2 += ok[q] == 0
+        kc[p] = kc[q]
+        usc[p] = usc[q]
+        vc[p] = vc[q]
+        p += ok[q] == 0
     return m2
 
 
