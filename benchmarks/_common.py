@@ -83,6 +83,8 @@ def machine() -> dict:
     import numba
     import numpy as np
 
+    from photonics.thread_defaults import settings as thread_settings
+
     cpu = platform.processor() or ""
     try:
         with open("/proc/cpuinfo") as fh:
@@ -104,16 +106,8 @@ def machine() -> dict:
         "load_average_1_5_15min": load_average(),
         "env": {k: os.environ[k] for k in _THREAD_ENV if k in os.environ},
         # the thread settings of `import photonics`, and those it made too late to take effect
-        "photonics_thread_defaults": _photonics_thread_settings(),
+        "photonics_thread_defaults": thread_settings(),
     }
-
-
-def _photonics_thread_settings() -> dict | None:
-    try:
-        from photonics.thread_defaults import settings
-    except ImportError:  # an older photonics
-        return None
-    return settings()
 
 
 def write_json(name: str, data: dict, out_dir: str | os.PathLike | None = None) -> Path:

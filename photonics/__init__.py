@@ -43,9 +43,10 @@ from .errors import (  # noqa: E402
 from .version import __version__  # noqa: E402
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
-if _thread_settings()["set_after_load"]:
+_late = _thread_settings()["set_after_load"]
+if _late:
     logging.getLogger(__name__).debug("numpy or torch loaded before photonics: %s had no effect on them (see photonics.thread_defaults)",
-                                      ", ".join(_thread_settings()["set_after_load"]))
+                                      ", ".join(_late))
 
 __all__ = [
     "__version__",

@@ -181,7 +181,7 @@ def test_every_cached_kernel_has_its_own_disk_cache_entry():
                 mod = importlib.import_module(info.name)
             except ImportError:  # optional back-ends (none expected here)
                 continue
-            for name, obj in vars(mod).items():
+            for obj in vars(mod).values():
                 if isinstance(obj, CPUDispatcher) and obj._cache.__class__.__name__ == "FunctionCache":
                     owners.setdefault(obj._cache._cache_file._index_name, set()).add(id(obj))
     assert len(owners) > 20

@@ -30,10 +30,14 @@ print(json.dumps(seen))
 """
 
 
-def _env_when_numpy_loads(module="photonics", **env):
+def _run(code: str, **env) -> subprocess.CompletedProcess:
+    """``python -c code`` with neither variable in the environment unless given in ``env``."""
     base = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_THREAD_TIMEOUT", "OMP_WAIT_POLICY")}
-    code = _PROBE.replace("{module}", module)
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**base, **env}, capture_output=True, text=True, check=True)
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**base, **env}, capture_output=True, text=True, check=True)
+
+
+def _env_when_numpy_loads(module="photonics", **env):
+    out = _run(_PROBE.replace("{module}", module), **env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -48,11 +52,6 @@ def test_defaults_are_set_before_numpy_loads(module):
 def test_a_user_setting_wins(timeout, policy):
     seen = _env_when_numpy_loads(OPENBLAS_THREAD_TIMEOUT=timeout, OMP_WAIT_POLICY=policy)
     assert seen == {"OPENBLAS_THREAD_TIMEOUT": timeout, "OMP_WAIT_POLICY": policy}
-
-
-def _run(code: str) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_THREAD_TIMEOUT", "OMP_WAIT_POLICY")}
-    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=base, capture_output=True, text=True, check=True)
 
 
 def test_settings_name_what_was_set_too_late():
