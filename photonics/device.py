@@ -335,25 +335,40 @@ class OPU:
         for s in it:
             yield s, min(s + step, n)
 
-    def _acquire_difference(self, frames_u8: np.ndarray, exposure_s: float | None) -> np.ndarray:
-        """float32 I(x + r) - I(x) [DN] of N frames on a static medium: the exact scheme's two
-        exposures with one field computation per frame.
+    def _linear_difference(self, frames_u8: np.ndarray, exposure_s: float, level: np.ndarray, norm: np.ndarray) -> np.ndarray:
+        """float32 y = ((I(x + r) - I(x)) - level) / norm of N frames on a static medium: the exact
+        scheme with one field computation per frame for both exposures.
 
         The numbers and the clock of ``_acquire(ref_on=True, sub_dn=0) - _acquire(ref_on=False,
-        sub_dn=0)``: the reference-ON frames take the global indices first..first+N-1, the OFF
-        frames first+N..first+2N-1 (the order of the two passes); a static medium's field does
-        not depend on the device time, so one GEMM serves both exposures.
+        sub_dn=0)`` followed by ``- level`` and ``/ norm`` in float32: the reference-ON frames take
+        the global indices first..first+N-1, the OFF frames first+N..first+2N-1 (the order of the
+        two passes); a static medium's field does not depend on the device time, so one GEMM
+        serves both exposures, and a noisy camera reads both in one kernel
+        (:func:`photonics.kernels.camera_field_difference_numba`).
         """
         n = frames_u8.shape[0]
         time_s = self.device_time_s
         first = self.reserve_frames(2 * n)
         y = np.empty((n, self.n_out), dtype=np.float32)
-        off = np.empty((min(n, self._chunk_frames()), self.n_out), dtype=np.float32)
+        k = self.camera.kernel_parameters(exposure_s)
+        if not k.noiseless:
+            alpha, on_re, on_im, scale = self._field_constants(True, time_s)
+            _, off_re, off_im, _ = self._field_constants(False, time_s)
+        else:
+            off = np.empty((min(n, self._chunk_frames()), self.n_out), dtype=np.float32)
         for s, e in self._chunks(n):
             split = self.modulator.split_field(self.medium, frames_u8[s:e], time_s)
-            self._read_split(split, True, time_s, exposure_s, 0.0, first + s, y[s:e])
-            self._read_split(split, False, time_s, exposure_s, 0.0, first + n + s, off[: e - s])
-            np.subtract(y[s:e], off[: e - s], out=y[s:e])
+            if k.noiseless:
+                self._read_split(split, True, time_s, exposure_s, 0.0, first + s, y[s:e])
+                self._read_split(split, False, time_s, exposure_s, 0.0, first + n + s, off[: e - s])
+                np.subtract(y[s:e], off[: e - s], out=y[s:e])
+                np.subtract(y[s:e], level, out=y[s:e])
+                np.divide(y[s:e], norm, out=y[s:e])
+                continue
+            args = k.kernel_args(first + s)  # (..., key_shot, key_read, frame0)
+            kern = kernels.camera_field_difference_serial if (e - s) * self.n_out < kernels.SERIAL_BELOW else \
+                kernels.camera_field_difference_numba
+            kern(split, alpha, on_re, on_im, off_re, off_im, scale, *args, first + n + s, level, norm, y[s:e])
         return y
 
     def _chunk_frames(self) -> int:
@@ -582,14 +597,14 @@ class OPU:
         # float32 DN straight from the camera kernel; the arithmetic is done in place, in the
         # order (on - off - Z) / N of the formula above (same numbers as with DN arrays)
         if scheme == "exact" and self.medium.is_static:
-            y = self._acquire_difference(flat, exposure_s)
+            y = self._linear_difference(flat, exposure_s, level, norm)
         else:
             y = self._acquire(flat, ref_on=True, exposure_s=exposure_s, sub_dn=0.0)
             if scheme == "exact":
                 off = self._acquire(flat, ref_on=False, exposure_s=exposure_s, sub_dn=0.0)
                 np.subtract(y, off, out=y)
-        np.subtract(y, level, out=y)
-        np.divide(y, norm, out=y)
+            np.subtract(y, level, out=y)
+            np.divide(y, norm, out=y)
         y = y.reshape(n_f, batch, self.n_out)
         y = encoder.decode(y) if encoder is not None else y[0]
         return y[0] if single else y

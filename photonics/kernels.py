@@ -85,9 +85,11 @@ __all__ = [
     "camera_numba",
     "camera_noiseless_numba",
     "camera_field_numba",
+    "camera_field_difference_numba",
     "camera_field_noiseless_numba",
     "camera_numpy",
     "camera_field_numpy",
+    "camera_field_difference_numpy",
     "POISSON_GAUSSIAN_ABOVE",
     "DRAWS_PER_VARIATE",
 ]
@@ -1300,27 +1302,28 @@ def _finish_block(kres, zv, lamv, n, off, read_noise_e, full_well_e, dn_per_e, m
 
 
 @njit(cache=True, error_model="numpy")
-def _camera_task(lamv, n, i0, frame, offset_dn, read_noise_e, full_well_e, dn_per_e, max_dn, shot, clip_full_well, quantize,
-                 key_shot, key_read, sub_dn, orow, f, g):
-    """Read out pixels i0..i0+n-1 of one frame (global index ``frame``) from their mean electrons lamv."""
+def _camera_task(lamv, n, i0, frame, offset_blk, read_noise_e, full_well_e, dn_per_e, max_dn, shot, clip_full_well, quantize,
+                 key_shot, key_read, sub_dn, oblk, f, g):
+    """Read out pixels i0..i0+n-1 of one frame (global index ``frame``) from their mean electrons lamv
+    into ``oblk`` (n,); ``offset_blk``: the offsets of these pixels [DN]."""
     fr = np.uint64(frame)
     if shot:
         _shot_block(lamv, n, i0, _major_key(np.uint64(key_shot), fr), f, g)
     if read_noise_e > 0.0:
         _read_block(n, i0, _major_key(np.uint64(key_read), fr), f[_F_Z], g[_I_ZBAD], g[_I_L1], g[_I_CNT], f[_F_KC], g[_I_OK])
-    _finish_block(f[_F_K], f[_F_Z], lamv, n, offset_dn[i0 : i0 + n], read_noise_e, full_well_e, dn_per_e, max_dn, shot,
-                  clip_full_well, quantize, sub_dn, orow[i0 : i0 + n])
+    _finish_block(f[_F_K], f[_F_Z], lamv, n, offset_blk, read_noise_e, full_well_e, dn_per_e, max_dn, shot,
+                  clip_full_well, quantize, sub_dn, oblk)
 
 
 @njit(cache=True, error_model="numpy")
-def _camera_task_rest(n, i0, ks, kr, offset_dn, read_noise_e, full_well_e, dn_per_e, max_dn, clip_full_well, quantize, sub_dn,
-                      orow, f, g):
-    """The common chain (shot and read noise) after a fused first pass (``_first_pass_*``)."""
+def _camera_task_rest(n, i0, ks, kr, offset_blk, read_noise_e, full_well_e, dn_per_e, max_dn, clip_full_well, quantize, sub_dn,
+                      oblk, f, g):
+    """The common chain (shot and read noise) after a fused first pass (``_first_pass_*``), into ``oblk`` (n,)."""
     m, ms, mo, mz = _split_codes_z(g[_I_CODE], g[_I_ZBAD], n, g[_I_L1], g[_I_L2], g[_I_L3], g[_I_LZ])
     _shot_listed(f[_F_LAM], i0, ks, m, ms, mo, f, g)
     _read_open_lanes(i0, kr, f[_F_Z], g[_I_LZ], mz, g[_I_POS], f[_F_KOUT], g[_I_OK])
-    _finish_block(f[_F_K], f[_F_Z], f[_F_LAM], n, offset_dn[i0 : i0 + n], read_noise_e, full_well_e, dn_per_e, max_dn, True,
-                  clip_full_well, quantize, sub_dn, orow[i0 : i0 + n])
+    _finish_block(f[_F_K], f[_F_Z], f[_F_LAM], n, offset_blk, read_noise_e, full_well_e, dn_per_e, max_dn, True,
+                  clip_full_well, quantize, sub_dn, oblk)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -1380,13 +1383,13 @@ def camera_numba(
                 ks = _major_key(np.uint64(key_shot), fr)
                 kr = _major_key(np.uint64(key_read), fr)
                 _first_pass_power(pw, ew, de, n, i0, ks, kr, f, g)
-                _camera_task_rest(n, i0, ks, kr, offset_dn, read_noise_e, full_well_e, dn_per_e, max_dn, clip_full_well, quantize,
-                                  None, out[b], f, g)
+                _camera_task_rest(n, i0, ks, kr, offset_dn[i0 : i0 + n], read_noise_e, full_well_e, dn_per_e, max_dn, clip_full_well,
+                                  quantize, None, out[b, i0 : i0 + n], f, g)
                 continue
             for j in range(n):
                 lamv[j] = np.float64(pw[j]) * ew[j] + de[j]
-            _camera_task(lamv, n, i0, frame0 + b, offset_dn, read_noise_e, full_well_e, dn_per_e, max_dn, shot, clip_full_well,
-                         quantize, key_shot, key_read, None, out[b], f, g)
+            _camera_task(lamv, n, i0, frame0 + b, offset_dn[i0 : i0 + n], read_noise_e, full_well_e, dn_per_e, max_dn, shot, clip_full_well,
+                         quantize, key_shot, key_read, None, out[b, i0 : i0 + n], f, g)
     return out
 
 
@@ -1408,32 +1411,83 @@ def camera_field_numba(split, alpha, c_re, c_im, scale, e_per_w, dark_e, offset_
     for c in prange(n_chunks):
         f = np.empty((_N_F, _CAMERA_BLOCK))
         g = np.empty((_N_G, _CAMERA_BLOCK), dtype=np.int64)
-        lamv = f[_F_LAM]
+        for t in range(c * n_tasks // n_chunks, (c + 1) * n_tasks // n_chunks):
+            b = t // n_blocks
+            i0 = (t % n_blocks) * _CAMERA_BLOCK
+            n = min(_CAMERA_BLOCK, n_pix - i0)
+            _field_block(split[b, i0 : i0 + n], split[b, n_pix + i0 : n_pix + i0 + n], c_re[i0 : i0 + n], c_im[i0 : i0 + n], alpha,
+                         scale, e_per_w[i0 : i0 + n], dark_e[i0 : i0 + n], n, i0, frame0 + b, offset_dn[i0 : i0 + n], read_noise_e,
+                         full_well_e, dn_per_e, max_dn, shot, clip_full_well, quantize, key_shot, key_read, sub_dn,
+                         out[b, i0 : i0 + n], f, g)
+    return out
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def camera_field_difference_numba(split, alpha, on_re, on_im, off_re, off_im, scale, e_per_w, dark_e, offset_dn, read_noise_e,
+                                  full_well_e, dn_per_e, max_dn, shot, clip_full_well, quantize, key_shot, key_read, frame_on0,
+                                  frame_off0, level, norm, out):
+    """The exact scheme's two exposures of each frame and their linear combination, in one pass.
+
+    For frame b and pixel i, with the reference-ON constant field (``on_re``, ``on_im``) and
+    the reference-OFF one (``off_re``, ``off_im``), the camera reads I_on (global frame index
+    ``frame_on0 + b``) and I_off (``frame_off0 + b``) exactly as :func:`camera_field_numba` does
+    with ``sub_dn=0``, and ``out[b, i]`` receives, in float32 and in this order,
+
+        ((float32(DN_on) - float32(DN_off)) - level[i]) / norm[i]
+
+    (``level`` and ``norm`` float32): the numbers of two :func:`camera_field_numba` calls
+    followed by ``np.subtract`` twice and ``np.divide``, without the intermediate arrays.
+    """
+    n_frames = split.shape[0]
+    n_pix = out.shape[1]
+    n_blocks = (n_pix + _CAMERA_BLOCK - 1) // _CAMERA_BLOCK
+    n_tasks = n_frames * n_blocks
+    n_chunks = min(n_tasks, 64)
+    for c in prange(n_chunks):
+        f = np.empty((_N_F, _CAMERA_BLOCK))
+        g = np.empty((_N_G, _CAMERA_BLOCK), dtype=np.int64)
+        off = np.empty(_CAMERA_BLOCK, dtype=np.float32)
         for t in range(c * n_tasks // n_chunks, (c + 1) * n_tasks // n_chunks):
             b = t // n_blocks
             i0 = (t % n_blocks) * _CAMERA_BLOCK
             n = min(_CAMERA_BLOCK, n_pix - i0)
             sr = split[b, i0 : i0 + n]
             si = split[b, n_pix + i0 : n_pix + i0 + n]
-            cr = c_re[i0 : i0 + n]
-            ci = c_im[i0 : i0 + n]
             ew = e_per_w[i0 : i0 + n]
             de = dark_e[i0 : i0 + n]
-            if shot and read_noise_e > 0.0:  # the common chain: one fused first pass
-                fr = np.uint64(frame0 + b)
-                ks = _major_key(np.uint64(key_shot), fr)
-                kr = _major_key(np.uint64(key_read), fr)
-                _first_pass_field(sr, si, cr, ci, alpha, scale, ew, de, n, i0, ks, kr, f, g)
-                _camera_task_rest(n, i0, ks, kr, offset_dn, read_noise_e, full_well_e, dn_per_e, max_dn, clip_full_well, quantize,
-                                  sub_dn, out[b], f, g)
-                continue
+            ob = offset_dn[i0 : i0 + n]
+            o = out[b, i0 : i0 + n]
+            _field_block(sr, si, on_re[i0 : i0 + n], on_im[i0 : i0 + n], alpha, scale, ew, de, n, i0, frame_on0 + b, ob, read_noise_e,
+                         full_well_e, dn_per_e, max_dn, shot, clip_full_well, quantize, key_shot, key_read, 0.0, o, f, g)
+            _field_block(sr, si, off_re[i0 : i0 + n], off_im[i0 : i0 + n], alpha, scale, ew, de, n, i0, frame_off0 + b, ob, read_noise_e,
+                         full_well_e, dn_per_e, max_dn, shot, clip_full_well, quantize, key_shot, key_read, 0.0, off[:n], f, g)
+            lv = level[i0 : i0 + n]
+            nv = norm[i0 : i0 + n]
             for j in range(n):
-                re = alpha * sr[j] + cr[j]
-                im = alpha * si[j] + ci[j]
-                lamv[j] = np.float64(scale * (re * re + im * im)) * ew[j] + de[j]
-            _camera_task(lamv, n, i0, frame0 + b, offset_dn, read_noise_e, full_well_e, dn_per_e, max_dn, shot, clip_full_well,
-                         quantize, key_shot, key_read, sub_dn, out[b], f, g)
+                o[j] = ((o[j] - off[j]) - lv[j]) / nv[j]
     return out
+
+
+@njit(cache=True, error_model="numpy")
+def _field_block(sr, si, cr, ci, alpha, scale, ew, de, n, i0, frame, offset_blk, read_noise_e, full_well_e, dn_per_e, max_dn, shot,
+                 clip_full_well, quantize, key_shot, key_read, sub_dn, oblk, f, g):
+    """Pixels i0..i0+n-1 of one frame (global index ``frame``) from their split field (sr, si) and
+    constant field (cr, ci): the power as :func:`intensity_numba` computes it, then the camera."""
+    if shot and read_noise_e > 0.0:  # the common chain: one fused first pass
+        fr = np.uint64(frame)
+        ks = _major_key(np.uint64(key_shot), fr)
+        kr = _major_key(np.uint64(key_read), fr)
+        _first_pass_field(sr, si, cr, ci, alpha, scale, ew, de, n, i0, ks, kr, f, g)
+        _camera_task_rest(n, i0, ks, kr, offset_blk, read_noise_e, full_well_e, dn_per_e, max_dn, clip_full_well, quantize, sub_dn,
+                          oblk, f, g)
+        return
+    lamv = f[_F_LAM]
+    for j in range(n):
+        re = alpha * sr[j] + cr[j]
+        im = alpha * si[j] + ci[j]
+        lamv[j] = np.float64(scale * (re * re + im * im)) * ew[j] + de[j]
+    _camera_task(lamv, n, i0, frame, offset_blk, read_noise_e, full_well_e, dn_per_e, max_dn, shot, clip_full_well, quantize,
+                 key_shot, key_read, sub_dn, oblk, f, g)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -1532,6 +1586,16 @@ def camera_field_numpy(split, alpha, c_re, c_im, scale, e_per_w, dark_e, offset_
     return dn.astype(np.float32) - np.float32(sub_dn)
 
 
+
+def camera_field_difference_numpy(split, alpha, on_re, on_im, off_re, off_im, scale, e_per_w, dark_e, offset_dn, read_noise_e,
+                                  full_well_e, dn_per_e, max_dn, shot, clip_full_well, quantize, key_shot, key_read, frame_on0,
+                                  frame_off0, level, norm):
+    """Numpy twin of :func:`camera_field_difference_numba` (float32 ((on - off) - level) / norm)."""
+    cam = (e_per_w, dark_e, offset_dn, read_noise_e, full_well_e, dn_per_e, max_dn, shot, clip_full_well, quantize, key_shot, key_read)
+    on = camera_field_numpy(split, alpha, on_re, on_im, scale, *cam, frame_on0, 0.0)
+    off = camera_field_numpy(split, alpha, off_re, off_im, scale, *cam, frame_off0, 0.0)
+    return ((on - off) - np.asarray(level, dtype=np.float32)) / np.asarray(norm, dtype=np.float32)
+
 # --------------------------------------------------------------------------------------------
 # serial variants for small work
 # --------------------------------------------------------------------------------------------
@@ -1560,5 +1624,7 @@ def njit_variant(py_func, name: str, **options):
 camera_serial = njit_variant(camera_numba.py_func, "camera_serial", error_model="numpy")
 camera_noiseless_serial = njit_variant(camera_noiseless_numba.py_func, "camera_noiseless_serial", error_model="numpy")
 camera_field_serial = njit_variant(camera_field_numba.py_func, "camera_field_serial", error_model="numpy")
+camera_field_difference_serial = njit_variant(camera_field_difference_numba.py_func, "camera_field_difference_serial",
+                                              error_model="numpy")
 camera_field_noiseless_serial = njit_variant(camera_field_noiseless_numba.py_func, "camera_field_noiseless_serial", error_model="numpy")
 intensity_serial = njit_variant(intensity_numba.py_func, "intensity_serial")

@@ -62,7 +62,7 @@ import torch
 from numba import prange
 from torch import nn
 
-from dfa.mechanism.quantize import ENCODINGS, ErrorQuantizer, pairwise_row_sum_torch, ternarize_error
+from dfa.mechanism.quantize import ENCODINGS, ErrorQuantizer, _ternary_keys_kernel, pairwise_row_sum_torch, ternarize_error
 from photonics.budget import linear_projection_budget
 from photonics.errors import ConfigError, FileFormatError, ShapeError, ValidationError
 from photonics.kernels import njit_variant
@@ -330,6 +330,17 @@ class FeedbackProvider(nn.Module, abc.ABC):
     """
 
     kind = "abstract"
+    #: plain per-call state (counters, the gate's average) written on every projection: set
+    #: directly, without nn.Module.__setattr__'s parameter/buffer/submodule lookups (a few us
+    #: per write, a tenth of a small model's optical projection); never a tensor parameter
+    _PLAIN_STATE = frozenset({"projections", "projection_wall_s", "frames_displayed", "frames_requested", "_snr_avg",
+                              "_gate_open", "_gated", "_gated_t"})
+
+    def __setattr__(self, name, value):
+        if name in self._PLAIN_STATE:
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
 
     def __init__(self, n_in: int, n_out: int):
         super().__init__()
@@ -590,6 +601,101 @@ def decode_rows(measured: np.ndarray, code: np.ndarray, weights: np.ndarray, row
     kern = _decode_rows_parallel if out.size >= _PARALLEL_FROM else _decode_rows_serial
     kern(measured, np.ascontiguousarray(code, dtype=np.int64), w32, r32, np.ascontiguousarray(rows, dtype=np.int64), out)
 
+
+
+def _display_plan_impl(flat_keys, skip_blank, dedupe, n_in):
+    """Which frames a batch displays, from their uint64 sort keys (mirror j at bit 63 - j).
+
+    Returns (frames uint8 (U, n_in), code int64 (len(flat_keys),)): the frames shown, and for each
+    key the row of the measurement holding it (-1: a blank key not shown, ``skip_blank``). Shown:
+    every key, or the nonzero ones with ``skip_blank``; with ``dedupe`` each distinct key once, in
+    increasing order (what ``np.unique`` returns), else every shown key in order.
+    """
+    total = flat_keys.shape[0]
+    code = np.full(total, -1, dtype=np.int64)
+    pos = np.empty(total, dtype=np.int64)
+    ns = 0
+    for p in range(total):
+        pos[ns] = p
+        ns += (not skip_blank) or flat_keys[p] != 0
+    sel = np.empty(ns, dtype=np.uint64)
+    for t in range(ns):
+        sel[t] = flat_keys[pos[t]]
+    if dedupe:
+        order = np.argsort(sel)
+        shown = np.empty(ns, dtype=np.uint64)
+        nu = 0
+        for t in range(ns):
+            k = sel[order[t]]
+            if nu == 0 or shown[nu - 1] != k:
+                shown[nu] = k
+                nu += 1
+            code[pos[order[t]]] = nu - 1
+    else:
+        shown = sel
+        nu = ns
+        for t in range(ns):
+            code[pos[t]] = t
+    frames = np.empty((nu, n_in), dtype=np.uint8)
+    for u in range(nu):
+        k = shown[u]
+        for j in range(n_in):
+            frames[u, j] = np.uint8((k >> np.uint64(63 - j)) & np.uint64(1))
+    return frames, code
+
+
+_display_plan = njit_variant(_display_plan_impl, "_display_plan")
+
+
+def _ternary_display_impl(e, thr, skip_blank, dedupe):
+    """Ternary quantise-encode of a batch (M, n <= 64) and its display plan, in one numba call.
+
+    Returns (idx, frames, code, a, q2): the rows with a nonzero error (a > 0) in order, the frames
+    to display and the code (2, len(idx)) of those rows (:func:`_display_plan` of their keys in
+    frame-major order), and the magnitude a and |q|^2 of every row
+    (:meth:`~dfa.mechanism.quantize.ErrorQuantizer.ternary_keys`, the same numbers).
+    """
+    m, n = e.shape
+    keys = np.empty((2, m), dtype=np.uint64)
+    a = np.empty(m)
+    q2 = np.empty(m)
+    _ternary_keys_kernel(e, thr, keys, a, q2)
+    idx = np.empty(m, dtype=np.int64)
+    ma = 0
+    for i in range(m):
+        idx[ma] = i
+        ma += a[i] > 0
+    flat = np.empty(2 * ma, dtype=np.uint64)
+    for f in range(2):
+        for t in range(ma):
+            flat[f * ma + t] = keys[f, idx[t]]
+    frames, code = _display_plan(flat, skip_blank, dedupe, n)
+    return idx[:ma], frames, code.reshape(2, ma), a, q2
+
+
+_ternary_display = njit_variant(_ternary_display_impl, "_ternary_display")
+
+
+_NO_ROWS = np.zeros(0)
+
+
+def _snr_rows_impl(a, q2, c2, noise_var, gain, nw2_rows, nw2):
+    """The ``"snr"`` rule's h_i a_i = a_i g sqrt(v_i), v_i = S_i / (S_i + N_i), S_i = c^2 |q_i|^2,
+    N_i = sigma^2 n_i (n_i = ``nw2_rows[i]``, or ``nw2`` for every row when ``nw2_rows`` is empty),
+    as float64 arrays (h_i a_i, v_i): the operations of the numpy expressions, bit for bit."""
+    m = a.shape[0]
+    v = np.empty(m)
+    row = np.empty(m)
+    per_row = nw2_rows.shape[0] > 0
+    for i in range(m):
+        s = c2 * q2[i]
+        v[i] = s / (s + noise_var * (nw2_rows[i] if per_row else nw2))
+        row[i] = a[i] * gain * np.sqrt(v[i])
+    return row, v
+
+
+
+_snr_rows = njit_variant(_snr_rows_impl, "_snr_rows")
 
 def _frame_keys_numpy(rows: np.ndarray) -> np.ndarray:
     """Sort keys of binary rows (N, n) whose order is the lexicographic order of the rows.
@@ -868,17 +974,25 @@ class OpticalFeedback(FeedbackProvider):
         only under the ``"snr"`` rule."""
         if self.gain_rule == "signal" or self.gain == 0.0:
             return a * self.gain
-        s = self.signal_c2 * q2
-        v = s / (s + self.noise_var * n_measured_w2())
-        row = a * self.gain * (np.sqrt(v) if isinstance(v, np.ndarray) else torch.sqrt(v))
-        if self.min_signal_fraction <= 0:
-            return row
+        if isinstance(a, np.ndarray):  # one numba pass: v_i, h_i a_i and the pairwise sum of v
+            nw2 = n_measured_w2()
+            row, v = _snr_rows(a, q2, float(self.signal_c2), float(self.noise_var), float(self.gain),
+                                   np.ascontiguousarray(nw2, dtype=np.float64) if isinstance(nw2, np.ndarray) else _NO_ROWS,
+                                   float(nw2) if not isinstance(nw2, np.ndarray) else 0.0)
+            if self.min_signal_fraction <= 0:
+                return row
+        else:
+            s = self.signal_c2 * q2
+            v = s / (s + self.noise_var * n_measured_w2())
+            row = a * self.gain * torch.sqrt(v)
+            if self.min_signal_fraction <= 0:
+                return row
         # the gate: r = mean_i v_i (numpy's pairwise order on both backends), its moving average
         # rho <- rho + (r - rho) / GATE_CALLS (rho = r at the first call), open while rho >= v_min,
         # reopened once closed only when rho >= 2 v_min (see the class docstring)
         thr = self.min_signal_fraction
-        if isinstance(v, np.ndarray):
-            r = float(np.mean(v))
+        if isinstance(a, np.ndarray):
+            r = float(np.add.reduce(v)) / v.shape[0]  # float(np.mean(v)), without np.mean's wrapper
             if self._snr_avg is None:
                 self._snr_avg, self._gate_open = r, r >= thr
             else:
@@ -920,7 +1034,8 @@ class OpticalFeedback(FeedbackProvider):
         ``keys`` (n_f, m): sort keys of the frames (:func:`_frame_keys_numpy`, or the ternary
         kernel's), whose order is the lexicographic order of the frames; ``nz`` (n_f, m): the
         frame is not blank; ``frames_of(flat indices)``: the uint8 frames (k, n_in) at these
-        frame-major positions. ``code[f, i]``: row of ``measured`` holding frame f of sample i,
+        frame-major positions (not used for uint64 keys, n_in <= 64, which hold the whole frame:
+        :func:`_display_plan`). ``code[f, i]``: row of ``measured`` holding frame f of sample i,
         -1 for a blank frame that was not displayed (``blank_frames="skip"``). Displayed: every
         frame (``"measure"``) or the nonzero ones, each distinct one once in the lexicographic
         order of the rows with ``dedupe`` (what ``np.unique(rows, axis=0)`` returns), else in
@@ -928,6 +1043,13 @@ class OpticalFeedback(FeedbackProvider):
         """
         n_f, m = nz.shape
         flat_keys = keys.reshape(-1)
+        if flat_keys.dtype.kind == "u":  # n_in <= 64: one numba pass (frames rebuilt from the keys)
+            flat_keys = np.ascontiguousarray(flat_keys, dtype=np.uint64)
+            frames, code = _display_plan(flat_keys, self.blank_frames == "skip", self.dedupe, self.n_in)
+            measured = self.opu.linear(frames) if frames.shape[0] else np.zeros((0, self.n_out), dtype=np.float32)
+            self.frames_displayed += measured.shape[0]
+            self.frames_requested += n_f * m
+            return measured, code.reshape(n_f, m)
         if self.blank_frames == "measure":
             shown = None
             sel = flat_keys
@@ -956,36 +1078,37 @@ class OpticalFeedback(FeedbackProvider):
     def _project_numpy(self, error):
         e = error.to(device="cpu", dtype=torch.float64).numpy()
         n_rows = e.shape[0]
-        fast = self.quantizer.encoding == "ternary" and self.n_in <= 64
-        if fast:  # one numba pass: sort keys of the two frames, magnitudes, |q|^2
-            keys, a, q2 = self.quantizer.ternary_keys(e)
+        if self.quantizer.encoding == "ternary" and self.n_in <= 64:
+            # one numba pass: quantise, encode and deduplicate (frames rebuilt from their sort keys)
+            idx, frames, code, a, q2 = _ternary_display(np.ascontiguousarray(e), float(self.quantizer.threshold),
+                                                        self.blank_frames == "skip", self.dedupe)
+            if idx.size == 0:
+                return torch.zeros((n_rows, self.n_out), device=error.device, dtype=error.dtype)
+            if self.rescale == "probes" and self.gain is None:
+                self.calibrate()
+            self._maybe_recalibrate()
+            measured = self.opu.linear(frames) if frames.shape[0] else np.zeros((0, self.n_out), dtype=np.float32)
+            self.frames_displayed += measured.shape[0]
+            self.frames_requested += code.size
+            full = idx.size == n_rows
+            nz = None if self.blank_frames == "measure" else code >= 0  # "skip": exactly the nonzero frames are shown
         else:
             frames, a, q2 = self.quantizer.planes(e, self._uniforms(e.shape))
-        active = a > 0
-        if not active.any():
-            return torch.zeros((n_rows, self.n_out), device=error.device, dtype=error.dtype)
-        if self.rescale == "probes" and self.gain is None:
-            self.calibrate()
-        self._maybe_recalibrate()
-        idx = np.flatnonzero(active)
-        full = idx.size == n_rows
-        if fast:
-            ka = keys if full else keys[:, idx]
-            nz = ka != 0
-            shifts = np.arange(63, 63 - self.n_in, -1, dtype=np.uint64)
-            flat_keys = ka.reshape(-1)
-
-            def frames_of(pos):
-                return ((flat_keys[pos][:, None] >> shifts) & np.uint64(1)).astype(np.uint8)
-        else:
+            active = a > 0
+            if not active.any():
+                return torch.zeros((n_rows, self.n_out), device=error.device, dtype=error.dtype)
+            if self.rescale == "probes" and self.gain is None:
+                self.calibrate()
+            self._maybe_recalibrate()
+            idx = np.flatnonzero(active)
+            full = idx.size == n_rows
             fa = frames if full else frames[:, idx]
             flat = fa.reshape(-1, self.n_in)
-            ka = _frame_keys_numpy(flat).reshape(fa.shape[:2])
             nz = fa.any(axis=2)
 
             def frames_of(pos):
                 return flat[pos]
-        measured, code = self._display_numpy(ka, nz, frames_of)
+            measured, code = self._display_numpy(_frame_keys_numpy(flat).reshape(fa.shape[:2]), nz, frames_of)
         aa, qa2 = a[idx], q2[idx]
         if self.rescale == "probes":
             # the output is a torch allocation (aligned as torch's own kernels expect), decoded in place

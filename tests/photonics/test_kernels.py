@@ -131,6 +131,39 @@ def test_camera_field_kernels_equal_intensity_then_camera(rng, sub):
         assert np.array_equal(out.astype(np.float64), np.asarray(ref, dtype=np.float64))
 
 
+
+@pytest.mark.parametrize("shot,read_noise_e", [(True, 7.0), (True, 0.0), (False, 7.0)])
+def test_camera_field_difference_kernel_equals_two_readouts(rng, shot, read_noise_e):
+    """The exact scheme's fused kernel: two camera_field_numba read-outs (ON frames from frame_on0,
+    OFF frames from frame_off0), then (on - off - level) / norm in float32, bit for bit; the serial
+    variant and the numpy twin agree."""
+    n_frames, n_pix = 4, 2500  # three blocks, the last one partial
+    split = (rng.normal(size=(n_frames, 2 * n_pix)) * 3e-7).astype(np.float32)
+    on_re, on_im, off_re, off_im = ((rng.normal(size=n_pix) * s).astype(np.float32) for s in (4e-7, 4e-7, 1e-8, 1e-8))
+    alpha, scale = np.float32(0.7), np.float32(3.0)
+    e_per_w = np.full(n_pix, 2.0e15)
+    dark = np.full(n_pix, 1.5)
+    offset = rng.uniform(9.0, 11.0, size=n_pix)
+    level = rng.uniform(20.0, 40.0, size=n_pix).astype(np.float32)
+    norm = rng.uniform(8.0, 12.0, size=n_pix).astype(np.float32)
+    cam = (offset, read_noise_e, 3000.0, 1 / 8.0, 255.0, shot, True, True, np.uint64(3), np.uint64(4))
+    on = np.empty((n_frames, n_pix), dtype=np.float32)
+    off = np.empty((n_frames, n_pix), dtype=np.float32)
+    K.camera_field_numba(split, alpha, on_re, on_im, scale, e_per_w, dark, *cam, 20, 0.0, on)
+    K.camera_field_numba(split, alpha, off_re, off_im, scale, e_per_w, dark, *cam, 24, 0.0, off)
+    want = ((on - off) - level) / norm
+    assert want.dtype == np.float32
+    args = (split, alpha, on_re, on_im, off_re, off_im, scale, e_per_w, dark, *cam, 20, 24, level, norm)
+    for kern in (K.camera_field_difference_numba, K.camera_field_difference_serial):
+        out = np.empty((n_frames, n_pix), dtype=np.float32)
+        kern(*args, out)
+        assert np.array_equal(out, want)
+    assert np.array_equal(K.camera_field_difference_numpy(*args), want)
+    # the OFF frames' own clock: reading them at the ON frames' indices changes the numbers
+    out = np.empty((n_frames, n_pix), dtype=np.float32)
+    K.camera_field_difference_numba(*args[:-4], 20, 20, level, norm, out)
+    assert not np.array_equal(out, want)
+
 def test_camera_noiseless_twin(rng):
     power = (rng.exponential(1.0, size=(4, 3000)) * 1e-12).astype(np.float32)
     power[0, :20] = 1e-6
