@@ -237,3 +237,64 @@ def test_ternary_kernel_equals_the_fused_planes(n):
         assert np.array_equal(a.view(np.uint64), a_ref.view(np.uint64)) and np.array_equal(q2, q2_ref)
         flat = frames.reshape(-1, n)
         assert np.array_equal(np.argsort(keys.reshape(-1), kind="stable"), np.argsort(_frame_keys_numpy(flat), kind="stable"))
+
+
+@pytest.mark.parametrize("skip_blank,dedupe", list(itertools.product((False, True), (False, True))))
+def test_display_plan_is_the_unique_of_the_rows(skip_blank, dedupe):
+    """The numba display plan: frames shown (rebuilt from their keys) and the code of every key, against
+    np.unique(rows, axis=0) on the unpacked frames (the order and rows the provider displayed before)."""
+    from dfa.mechanism.feedback import _display_plan
+
+    rng = np.random.default_rng(5)
+    n = 13
+    rows = (rng.random((200, n)) < 0.2).astype(np.uint8)
+    rows[::7] = 0  # blank frames
+    rows[1::9] = rows[3]  # repeats
+    keys = (rows.astype(np.uint64) << np.arange(63, 63 - n, -1, dtype=np.uint64)).sum(axis=1, dtype=np.uint64)
+    frames, code = _display_plan(keys, skip_blank, dedupe, n)
+    shown = np.flatnonzero(rows.any(axis=1)) if skip_blank else np.arange(200)
+    want_code = np.full(200, -1)
+    if dedupe:
+        uniq, inverse = np.unique(rows[shown], axis=0, return_inverse=True)
+        want_frames, want_code[shown] = uniq, inverse.reshape(-1)
+    else:
+        want_frames, want_code[shown] = rows[shown], np.arange(shown.size)
+    assert frames.dtype == np.uint8 and np.array_equal(frames, want_frames)
+    assert np.array_equal(code, want_code)
+
+
+def test_ternary_display_is_keys_then_plan():
+    """The fused ternary pass: idx = rows with a > 0, a and |q|^2 of ternary_keys, and the plan of the active rows' keys."""
+    from dfa.mechanism.feedback import _display_plan, _ternary_display
+
+    rng = np.random.default_rng(8)
+    e = rng.normal(size=(40, 10))
+    e[[3, 17]] = 0.0
+    e[5] = 0.0
+    e[5, 2] = 0.4  # one sign only
+    for skip in (False, True):
+        idx, frames, code, a, q2 = _ternary_display(e, 0.35, skip, True)
+        keys, a_ref, q2_ref = ErrorQuantizer("ternary", 0.35).ternary_keys(e)
+        act = np.flatnonzero(a_ref > 0)
+        assert np.array_equal(idx, act) and np.array_equal(a, a_ref) and np.array_equal(q2, q2_ref)
+        f_ref, c_ref = _display_plan(np.ascontiguousarray(keys[:, act].reshape(-1)), skip, True, 10)
+        assert np.array_equal(frames, f_ref) and np.array_equal(code, c_ref.reshape(2, act.size))
+
+
+@pytest.mark.parametrize("per_row", [False, True])
+def test_snr_factor_kernel_is_the_numpy_expression(per_row):
+    """h_i a_i = a g sqrt(v), v = S / (S + sigma^2 n): the numba pass returns numpy's bits (and v, whose numpy
+    mean drives the gate)."""
+    from dfa.mechanism.feedback import _NO_ROWS, _snr_rows
+
+    rng = np.random.default_rng(2)
+    a = rng.random(300) * np.exp(rng.uniform(-9, 3, 300))
+    q2 = rng.integers(1, 11, 300).astype(np.float64)
+    nw = rng.integers(1, 3, 300).astype(np.float64) if per_row else 2.0
+    c2, noise_var, gain = 0.37, 1.9e-2, 3.3
+    s = c2 * q2
+    v_ref = s / (s + noise_var * nw)
+    row_ref = a * gain * np.sqrt(v_ref)
+    row, v = _snr_rows(a, q2, c2, noise_var, gain, nw if per_row else _NO_ROWS, 0.0 if per_row else nw)
+    assert np.array_equal(row, row_ref) and np.array_equal(v, v_ref)
+    assert float(np.add.reduce(v)) / v.shape[0] == float(np.mean(v_ref))
