@@ -184,7 +184,8 @@ class OPU:
         this object: frame ``k`` draws the noise realisation of global frame ``k``, and every
         frame costs one frame period of device time, whoever computes it.
         """
-        n = check_int(n, "n", low=0, error=ValidationError)
+        if type(n) is not int or n < 0:  # exact non-negative ints (every internal call) skip the validator
+            n = check_int(n, "n", low=0, error=ValidationError)
         first = self._frames
         self._frames += n
         return first
@@ -335,6 +336,23 @@ class OPU:
         for s in it:
             yield s, min(s + step, n)
 
+    def _difference_plan(self, exposure_s: float) -> tuple | None:
+        """The fused exact-scheme kernel's fixed arguments for an exposure on a static medium
+        (cached): (alpha, ON field Re, Im, OFF field Re, Im, scale, camera arguments before the
+        frame index); None for a noiseless camera (two noiseless read-outs instead)."""
+        key = ("difference", exposure_s)
+        if key in self._const_cache:
+            return self._const_cache[key]
+        k = self.camera.kernel_parameters(exposure_s)
+        plan = None
+        if not k.noiseless:
+            time_s = self.device_time_s  # unused by a static medium's constants
+            alpha, on_re, on_im, scale = self._field_constants(True, time_s)
+            _, off_re, off_im, _ = self._field_constants(False, time_s)
+            plan = (alpha, on_re, on_im, off_re, off_im, scale, *k.kernel_args(0)[:-1])
+        self._const_cache[key] = plan
+        return plan
+
     def _linear_difference(self, frames_u8: np.ndarray, exposure_s: float, level: np.ndarray, norm: np.ndarray) -> np.ndarray:
         """float32 y = ((I(x + r) - I(x)) - level) / norm of N frames on a static medium: the exact
         scheme with one field computation per frame for both exposures.
@@ -344,36 +362,39 @@ class OPU:
         the global indices first..first+N-1, the OFF frames first+N..first+2N-1 (the order of the
         two passes); a static medium's field does not depend on the device time, so one GEMM
         serves both exposures, and a noisy camera reads both in one kernel
-        (:func:`photonics.kernels.camera_field_difference_numba`).
+        (:func:`photonics.kernels.camera_field_difference_numba`). This is the optical DFA
+        step's inner loop: a few small frames per call, so the fixed arguments are cached
+        (:meth:`_difference_plan`) and a single chunk skips the chunk loop.
         """
         n = frames_u8.shape[0]
         time_s = self.device_time_s
         first = self.reserve_frames(2 * n)
         y = np.empty((n, self.n_out), dtype=np.float32)
-        k = self.camera.kernel_parameters(exposure_s)
-        if not k.noiseless:
-            alpha, on_re, on_im, scale = self._field_constants(True, time_s)
-            _, off_re, off_im, _ = self._field_constants(False, time_s)
-        else:
+        plan = self._difference_plan(exposure_s)
+        if plan is None:
             off = np.empty((min(n, self._chunk_frames()), self.n_out), dtype=np.float32)
-        for s, e in self._chunks(n):
-            split = self.modulator.split_field(self.medium, frames_u8[s:e], time_s)
-            if k.noiseless:
+            for s, e in self._chunks(n):
+                split = self.modulator.split_field(self.medium, frames_u8[s:e], time_s)
                 self._read_split(split, True, time_s, exposure_s, 0.0, first + s, y[s:e])
                 self._read_split(split, False, time_s, exposure_s, 0.0, first + n + s, off[: e - s])
                 np.subtract(y[s:e], off[: e - s], out=y[s:e])
                 np.subtract(y[s:e], level, out=y[s:e])
                 np.divide(y[s:e], norm, out=y[s:e])
-                continue
-            args = k.kernel_args(first + s)  # (..., key_shot, key_read, frame0)
+            return y
+        chunks = ((0, n),) if n * self._frame_bytes() <= CHUNK_BYTES else self._chunks(n)  # static: no time resolution
+        for s, e in chunks:
+            split = self.modulator.split_field(self.medium, frames_u8[s:e], time_s)
             kern = kernels.camera_field_difference_serial if (e - s) * self.n_out < kernels.SERIAL_BELOW else \
                 kernels.camera_field_difference_numba
-            kern(split, alpha, on_re, on_im, off_re, off_im, scale, *args, first + n + s, level, norm, y[s:e])
+            kern(split, *plan, first + s, first + n + s, level, norm, y[s:e])
         return y
 
+    def _frame_bytes(self) -> int:
+        """Working memory of one frame in a chunk: split field, power or readings, input, output [bytes]."""
+        return 4 * (2 * self.n_out + self.n_out + self.n_in) + 2 * self.n_out
+
     def _chunk_frames(self) -> int:
-        per_frame = 4 * (2 * self.n_out + self.n_out + self.n_in) + 2 * self.n_out
-        n = max(1, CHUNK_BYTES // per_frame)
+        n = max(1, CHUNK_BYTES // self._frame_bytes())
         res = getattr(self.medium, "time_resolution_s", None)
         if res is not None:
             n = max(1, min(n, int(res / self.config.frame_period_s)))

@@ -135,16 +135,17 @@ def as_binary_frames(x: Any, name: str, n_features: int) -> np.ndarray:
     (0.5, 2, -1, NaN) is rejected: a DMD mirror is either on or off.
     """
     arr = np.asarray(x)
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
-        raise DTypeError(f"{name} must be a numeric or boolean array of DMD frames (got dtype {arr.dtype})")
-    if np.iscomplexobj(arr):
-        raise DTypeError(f"{name} must be real binary frames (got complex dtype {arr.dtype})")
-    if arr.ndim == 0:
-        raise ShapeError(f"{name} must have a last axis of length n_in={n_features} (got a scalar)")
-    if arr.shape[-1] != n_features:
-        raise ShapeError(f"{name} must have last axis of length n_in={n_features} (got shape {arr.shape})")
-    if arr.dtype == np.bool_:
-        return arr.view(np.uint8)
+    if not (arr.dtype == np.uint8 and arr.ndim and arr.shape[-1] == n_features):  # uint8 frames (the hot path) skip these
+        if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+            raise DTypeError(f"{name} must be a numeric or boolean array of DMD frames (got dtype {arr.dtype})")
+        if np.iscomplexobj(arr):
+            raise DTypeError(f"{name} must be real binary frames (got complex dtype {arr.dtype})")
+        if arr.ndim == 0:
+            raise ShapeError(f"{name} must have a last axis of length n_in={n_features} (got a scalar)")
+        if arr.shape[-1] != n_features:
+            raise ShapeError(f"{name} must have last axis of length n_in={n_features} (got shape {arr.shape})")
+        if arr.dtype == np.bool_:
+            return arr.view(np.uint8)
     if arr.dtype == np.uint8:
         if arr.size and arr.max() > 1:
             raise ValidationError(

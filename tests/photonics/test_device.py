@@ -163,6 +163,11 @@ def test_bad_inputs(ideal):
         ideal.project(np.zeros((2, n + 1), np.uint8))
     with pytest.raises(ShapeError):
         ideal.project(np.zeros((2, 2, n), np.uint8))
+    with pytest.raises(ShapeError, match=r"got shape \(\)"):
+        ideal.project(np.uint8(1))
+    for bad in (-1, 2.5, True, "3"):  # the frame clock's seam validates what is not an exact int >= 0
+        with pytest.raises(ValidationError, match="n"):
+            ideal.reserve_frames(bad)
     with pytest.raises(DTypeError):
         ideal.project(np.zeros((1, n), dtype=np.complex64))
     with pytest.raises(ValidationError, match="exposure_s"):
