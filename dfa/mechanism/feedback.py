@@ -62,7 +62,7 @@ import torch
 from numba import prange
 from torch import nn
 
-from dfa.mechanism.quantize import ENCODINGS, ErrorQuantizer, _ternary_keys_kernel, pairwise_row_sum_torch, ternarize_error
+from dfa.mechanism.quantize import ENCODINGS, ErrorQuantizer, _pairwise_sum_small, _ternary_keys_kernel, pairwise_row_sum_torch, ternarize_error
 from photonics.budget import linear_projection_budget
 from photonics.errors import ConfigError, FileFormatError, ShapeError, ValidationError
 from photonics.kernels import njit_variant
@@ -565,8 +565,8 @@ def load_feedback_matrix(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
 
 # ---- the optical provider's kernels ----------------------------------------------------------------
 def _decode_rows_impl(measured, code, w32, row32, rows, out):
-    """out[rows[i]] = row32[i] * sum_f w32[f] measured[code[f, i]] (float32, f in order; code < 0: a
-    frame that is not displayed, taken as 0)."""
+    """out[rows[i]] = float32(row32[i]) * sum_f w32[f] measured[code[f, i]] (float32, f in order; code < 0:
+    a frame that is not displayed, taken as 0)."""
     n_f, m = code.shape
     n_out = measured.shape[1]
     for i in prange(m):
@@ -579,7 +579,7 @@ def _decode_rows_impl(measured, code, w32, row32, rows, out):
                 w = w32[f]
                 for j in range(n_out):
                     out[o, j] += w * measured[c, j]
-        r = row32[i]
+        r = np.float32(row32[i])
         for j in range(n_out):
             out[o, j] *= r
 
@@ -601,8 +601,8 @@ def decode_rows(measured: np.ndarray, code: np.ndarray, weights: np.ndarray, row
     do not depend on the thread count.
     """
     kern = _decode_rows_parallel if out.size >= _PARALLEL_FROM else _decode_rows_serial
-    kern(measured, _contiguous(code, np.int64), _contiguous(weights, np.float32), _contiguous(row, np.float32), _contiguous(rows, np.int64),
-         out)
+    r = row if isinstance(row, np.ndarray) and row.dtype == np.float64 and row.flags.c_contiguous else _contiguous(row, np.float32)
+    kern(measured, _contiguous(code, np.int64), _contiguous(weights, np.float32), r, _contiguous(rows, np.int64), out)
 
 
 def _contiguous(a, dtype):
@@ -662,7 +662,7 @@ def _ternary_display_impl(e, thr, skip_blank, dedupe):
 
     Returns (idx, frames, code, a, q2): the rows with a nonzero error (a > 0) in order, the frames
     to display and the code (2, len(idx)) of those rows (:func:`_display_plan` of their keys in
-    frame-major order), and the magnitude a and |q|^2 of every row
+    frame-major order), and the magnitude a and |q|^2 of those rows
     (:meth:`~dfa.mechanism.quantize.ErrorQuantizer.ternary_keys`, the same numbers).
     """
     m, n = e.shape
@@ -680,7 +680,12 @@ def _ternary_display_impl(e, thr, skip_blank, dedupe):
         for t in range(ma):
             flat[f * ma + t] = keys[f, idx[t]]
     frames, code = _display_plan(flat, skip_blank, dedupe, n)
-    return idx[:ma], frames, code.reshape(2, ma), a, q2
+    aa = np.empty(ma)
+    qa2 = np.empty(ma)
+    for t in range(ma):
+        aa[t] = a[idx[t]]
+        qa2[t] = q2[idx[t]]
+    return idx[:ma], frames, code.reshape(2, ma), aa, qa2
 
 
 _ternary_display = njit_variant(_ternary_display_impl, "_ternary_display")
@@ -689,10 +694,56 @@ _ternary_display = njit_variant(_ternary_display_impl, "_ternary_display")
 _NO_ROWS = np.zeros(0)
 
 
-def _snr_rows_impl(a, q2, c2, noise_var, gain, nw2_rows, nw2):
-    """The ``"snr"`` rule's h_i a_i = a_i g sqrt(v_i), v_i = S_i / (S_i + N_i), S_i = c^2 |q_i|^2,
-    N_i = sigma^2 n_i (n_i = ``nw2_rows[i]``, or ``nw2`` for every row when ``nw2_rows`` is empty),
-    as float64 arrays (h_i a_i, v_i): the operations of the numpy expressions, bit for bit."""
+def _pairwise_sum_impl(x, n):
+    """numpy's pairwise sum of x[:n] (``np.add.reduce``), bit for bit, for any n: blocks of <= 128
+    terms as :func:`~dfa.mechanism.quantize._pairwise_sum_small`, longer runs split at
+    n/2 - (n/2 mod 8) and the halves added (numpy's recursion, unrolled on a small stack)."""
+    if n <= 128:
+        return _pairwise_sum_small(x, n)
+    lo_st = np.empty(64, dtype=np.int64)
+    n_st = np.empty(64, dtype=np.int64)
+    stage = np.empty(64, dtype=np.int64)
+    vals = np.empty(64)
+    lo_st[0], n_st[0], stage[0] = 0, n, 0
+    sp = 1
+    vsp = 0
+    while sp > 0:
+        t = sp - 1
+        lo = lo_st[t]
+        nn = n_st[t]
+        if nn <= 128:
+            vals[vsp] = _pairwise_sum_small(x[lo : lo + nn], nn)
+            vsp += 1
+            sp -= 1
+            continue
+        n2 = nn // 2
+        n2 -= n2 % 8
+        if stage[t] == 0:  # left half first
+            stage[t] = 1
+            lo_st[sp], n_st[sp], stage[sp] = lo, n2, 0
+            sp += 1
+        elif stage[t] == 1:  # then the right half
+            stage[t] = 2
+            lo_st[sp], n_st[sp], stage[sp] = lo + n2, nn - n2, 0
+            sp += 1
+        else:  # left + right
+            vals[vsp - 2] = vals[vsp - 2] + vals[vsp - 1]
+            vsp -= 1
+            sp -= 1
+    return vals[0]
+
+
+def _snr_gate_rows_impl(a, q2, c2, noise_var, gain, nw2_rows, nw2, thr, prev_avg, was_open):
+    """The ``"snr"`` rule's h_i a_i and the batch gate, in one pass (the numpy path's arithmetic).
+
+    h_i a_i = a_i g sqrt(v_i), v_i = S_i / (S_i + N_i), S_i = c^2 |q_i|^2, N_i = sigma^2 n_i
+    (n_i = ``nw2_rows[i]``, or ``nw2`` for every row when ``nw2_rows`` is empty): the operations
+    of the numpy expressions ``a * g * np.sqrt(v)``. With ``thr > 0`` the gate: r = np.mean(v)
+    (numpy's pairwise sum over the count), rho = r at the first call (``prev_avg`` NaN), else
+    rho = prev + (r - prev) / GATE_CALLS; open = rho >= thr, or >= 2 thr once closed
+    (``was_open`` False); a closed gate sets every factor to h a * 0. Returns (factors, rho,
+    open); rho is NaN and open True without a gate.
+    """
     m = a.shape[0]
     v = np.empty(m)
     row = np.empty(m)
@@ -701,11 +752,23 @@ def _snr_rows_impl(a, q2, c2, noise_var, gain, nw2_rows, nw2):
         s = c2 * q2[i]
         v[i] = s / (s + noise_var * (nw2_rows[i] if per_row else nw2))
         row[i] = a[i] * gain * np.sqrt(v[i])
-    return row, v
+    if not thr > 0.0:
+        return row, np.nan, True
+    r = _pairwise_sum(v, m) / m
+    if np.isnan(prev_avg):
+        avg = r
+        is_open = r >= thr
+    else:
+        avg = prev_avg + (r - prev_avg) / GATE_CALLS
+        is_open = avg >= (thr if was_open else 2.0 * thr)
+    if not is_open:
+        for i in range(m):
+            row[i] = row[i] * 0.0
+    return row, avg, is_open
 
 
-
-_snr_rows = njit_variant(_snr_rows_impl, "_snr_rows")
+_pairwise_sum = njit_variant(_pairwise_sum_impl, "_pairwise_sum")
+_snr_gate_rows = njit_variant(_snr_gate_rows_impl, "_snr_gate_rows")
 
 def _frame_keys_numpy(rows: np.ndarray) -> np.ndarray:
     """Sort keys of binary rows (N, n) whose order is the lexicographic order of the rows.
@@ -985,35 +1048,28 @@ class OpticalFeedback(FeedbackProvider):
         only under the ``"snr"`` rule."""
         if self.gain_rule == "signal" or self.gain == 0.0:
             return a * self.gain
-        if isinstance(a, np.ndarray):  # one numba pass: v_i, h_i a_i and the pairwise sum of v
+        if isinstance(a, np.ndarray):  # one numba pass: the factors and the gate (the torch lines below, in numpy's order)
             nw2 = n_measured_w2()
-            row, v = _snr_rows(a, q2, float(self.signal_c2), float(self.noise_var), float(self.gain),
-                                   np.ascontiguousarray(nw2, dtype=np.float64) if isinstance(nw2, np.ndarray) else _NO_ROWS,
-                                   float(nw2) if not isinstance(nw2, np.ndarray) else 0.0)
-            if self.min_signal_fraction <= 0:
-                return row
-        else:
-            s = self.signal_c2 * q2
-            v = s / (s + self.noise_var * n_measured_w2())
-            row = a * self.gain * torch.sqrt(v)
-            if self.min_signal_fraction <= 0:
-                return row
+            prev = self._snr_avg
+            row, avg, is_open = _snr_gate_rows(
+                a, q2, float(self.signal_c2), float(self.noise_var), float(self.gain),
+                np.ascontiguousarray(nw2, dtype=np.float64) if isinstance(nw2, np.ndarray) else _NO_ROWS,
+                0.0 if isinstance(nw2, np.ndarray) else float(nw2), float(self.min_signal_fraction),
+                np.nan if prev is None else float(prev), bool(self._gate_open))
+            if self.min_signal_fraction > 0:
+                self._snr_avg, self._gate_open = float(avg), bool(is_open)
+                if not is_open:
+                    self.gated_projections += 1
+            return row
+        s = self.signal_c2 * q2
+        v = s / (s + self.noise_var * n_measured_w2())
+        row = a * self.gain * torch.sqrt(v)
+        if self.min_signal_fraction <= 0:
+            return row
         # the gate: r = mean_i v_i (numpy's pairwise order on both backends), its moving average
         # rho <- rho + (r - rho) / GATE_CALLS (rho = r at the first call), open while rho >= v_min,
         # reopened once closed only when rho >= 2 v_min (see the class docstring)
         thr = self.min_signal_fraction
-        if isinstance(a, np.ndarray):
-            r = float(np.add.reduce(v)) / v.shape[0]  # float(np.mean(v)), without np.mean's wrapper
-            if self._snr_avg is None:
-                self._snr_avg, self._gate_open = r, r >= thr
-            else:
-                prev = float(self._snr_avg)
-                self._snr_avg = prev + (r - prev) / GATE_CALLS
-                self._gate_open = self._snr_avg >= (thr if bool(self._gate_open) else 2.0 * thr)
-            if not self._gate_open:
-                self.gated_projections += 1
-                return row * 0.0
-            return row
         r = pairwise_row_sum_torch(v[None, :])[0] / v.shape[0]
         if self._snr_avg is None:
             avg, is_open = r, r >= thr
@@ -1091,8 +1147,8 @@ class OpticalFeedback(FeedbackProvider):
         n_rows = e.shape[0]
         if self.quantizer.encoding == "ternary" and self.n_in <= 64:
             # one numba pass: quantise, encode and deduplicate (frames rebuilt from their sort keys)
-            idx, frames, code, a, q2 = _ternary_display(np.ascontiguousarray(e), float(self.quantizer.threshold),
-                                                        self.blank_frames == "skip", self.dedupe)
+            idx, frames, code, aa, qa2 = _ternary_display(np.ascontiguousarray(e), float(self.quantizer.threshold),
+                                                          self.blank_frames == "skip", self.dedupe)
             if idx.size == 0:
                 return torch.zeros((n_rows, self.n_out), device=error.device, dtype=error.dtype)
             if self.rescale == "probes" and self.gain is None:
@@ -1120,7 +1176,7 @@ class OpticalFeedback(FeedbackProvider):
             def frames_of(pos):
                 return flat[pos]
             measured, code = self._display_numpy(_frame_keys_numpy(flat).reshape(fa.shape[:2]), nz, frames_of)
-        aa, qa2 = a[idx], q2[idx]
+            aa, qa2 = a[idx], q2[idx]
         if self.rescale == "probes":
             # the output is a torch allocation (aligned as torch's own kernels expect), decoded in place
             out_t = (torch.empty if full else torch.zeros)((n_rows, self.n_out), dtype=torch.float32)

@@ -264,7 +264,7 @@ def test_display_plan_is_the_unique_of_the_rows(skip_blank, dedupe):
 
 
 def test_ternary_display_is_keys_then_plan():
-    """The fused ternary pass: idx = rows with a > 0, a and |q|^2 of ternary_keys, and the plan of the active rows' keys."""
+    """The fused ternary pass: idx = rows with a > 0, their a and |q|^2 from ternary_keys, and the plan of their keys."""
     from dfa.mechanism.feedback import _display_plan, _ternary_display
 
     rng = np.random.default_rng(8)
@@ -276,25 +276,43 @@ def test_ternary_display_is_keys_then_plan():
         idx, frames, code, a, q2 = _ternary_display(e, 0.35, skip, True)
         keys, a_ref, q2_ref = ErrorQuantizer("ternary", 0.35).ternary_keys(e)
         act = np.flatnonzero(a_ref > 0)
-        assert np.array_equal(idx, act) and np.array_equal(a, a_ref) and np.array_equal(q2, q2_ref)
+        assert np.array_equal(idx, act) and np.array_equal(a, a_ref[act]) and np.array_equal(q2, q2_ref[act])
         f_ref, c_ref = _display_plan(np.ascontiguousarray(keys[:, act].reshape(-1)), skip, True, 10)
         assert np.array_equal(frames, f_ref) and np.array_equal(code, c_ref.reshape(2, act.size))
 
 
 @pytest.mark.parametrize("per_row", [False, True])
 def test_snr_factor_kernel_is_the_numpy_expression(per_row):
-    """h_i a_i = a g sqrt(v), v = S / (S + sigma^2 n): the numba pass returns numpy's bits (and v, whose numpy
-    mean drives the gate)."""
-    from dfa.mechanism.feedback import _NO_ROWS, _snr_rows
+    """h_i a_i = a g sqrt(v), v = S / (S + sigma^2 n), and the gate on np.mean(v): the numba pass returns
+    the numpy expressions' bits, for batches below and above numpy's pairwise block (128)."""
+    from dfa.mechanism.feedback import _NO_ROWS, GATE_CALLS, _snr_gate_rows
 
     rng = np.random.default_rng(2)
-    a = rng.random(300) * np.exp(rng.uniform(-9, 3, 300))
-    q2 = rng.integers(1, 11, 300).astype(np.float64)
-    nw = rng.integers(1, 3, 300).astype(np.float64) if per_row else 2.0
-    c2, noise_var, gain = 0.37, 1.9e-2, 3.3
-    s = c2 * q2
-    v_ref = s / (s + noise_var * nw)
-    row_ref = a * gain * np.sqrt(v_ref)
-    row, v = _snr_rows(a, q2, c2, noise_var, gain, nw if per_row else _NO_ROWS, 0.0 if per_row else nw)
-    assert np.array_equal(row, row_ref) and np.array_equal(v, v_ref)
-    assert float(np.add.reduce(v)) / v.shape[0] == float(np.mean(v_ref))
+    for m in (7, 128, 300, 1000):
+        a = rng.random(m) * np.exp(rng.uniform(-9, 3, m))
+        q2 = rng.integers(1, 11, m).astype(np.float64)
+        nw = rng.integers(1, 3, m).astype(np.float64) if per_row else 2.0
+        c2, noise_var, gain = 0.37, rng.uniform(1e-3, 1.0), 3.3
+        s = c2 * q2
+        v_ref = s / (s + noise_var * nw)
+        row_ref = a * gain * np.sqrt(v_ref)
+        r = float(np.mean(v_ref))
+        args = (a, q2, c2, noise_var, gain, nw if per_row else _NO_ROWS, 0.0 if per_row else nw)
+        row, avg, is_open = _snr_gate_rows(*args, 0.0, np.nan, True)  # no gate
+        assert np.array_equal(row, row_ref) and is_open
+        row, avg, is_open = _snr_gate_rows(*args, 0.1, np.nan, True)  # first call: rho = r
+        assert avg == r and is_open == (r >= 0.1)
+        for prev, was in ((0.3, True), (0.3, False), (0.05, True)):
+            want = prev + (r - prev) / GATE_CALLS
+            want_open = want >= (0.1 if was else 0.2)
+            row, avg, is_open = _snr_gate_rows(*args, 0.1, prev, was)
+            assert avg == want and is_open == want_open
+            assert np.array_equal(row, row_ref if want_open else row_ref * 0.0)
+
+
+@pytest.mark.parametrize("n", [1, 7, 8, 127, 128, 129, 136, 255, 256, 1000, 4097, 20000])
+def test_pairwise_sum_kernel_is_numpys_sum(n):
+    from dfa.mechanism.feedback import _pairwise_sum
+
+    x = np.random.default_rng(n).normal(size=n) * np.exp(np.random.default_rng(n + 1).uniform(-30, 30, n))
+    assert _pairwise_sum(x, n) == np.add.reduce(x)
