@@ -1182,7 +1182,7 @@ class OpticalFeedback(FeedbackProvider):
             out_t = (torch.empty if full else torch.zeros)((n_rows, self.n_out), dtype=torch.float32)
             out = out_t.numpy()
             decode_rows(measured, code, self._w32, self._row_factor(aa, qa2, lambda: self._noise_weights(nz)), idx, out)
-            return out_t.to(device=error.device, dtype=error.dtype)
+            return out_t if error.dtype == torch.float32 and error.device.type == "cpu" else out_t.to(device=error.device, dtype=error.dtype)
         else:
             y = np.empty((idx.size, self.n_out), dtype=np.float32)
             decode_rows(measured, code, self._w32, np.ones(idx.size), np.arange(idx.size), y)
@@ -1277,6 +1277,8 @@ class OpticalFeedback(FeedbackProvider):
         return out.to(error.dtype)
 
     def _project(self, error):
+        if self.backend == "numpy" or (self.backend == "auto" and error.device.type == "cpu"):  # backend_for's answer, without its call
+            return self._project_numpy(error)
         if self.backend_for(error.device) == "torch":
             return self._project_torch(error)
         return self._project_numpy(error)
