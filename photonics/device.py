@@ -155,17 +155,18 @@ class OPU:
         self.progress = bool(progress)
         self._frames = 0
         self._idle_s = 0.0
+        self._n_in, self._n_out = int(cfg.n_in), int(cfg.n_out)  # read on every call: plain ints (the config is frozen)
         self._const_cache: dict[bool, np.ndarray] = {}
         self._refcal: ReferenceCalibration | None = None
 
     # ---- sizes and clock ----------------------------------------------------------------------
     @property
     def n_in(self) -> int:
-        return self.config.n_in
+        return self._n_in
 
     @property
     def n_out(self) -> int:
-        return self.config.n_out
+        return self._n_out
 
     @property
     def frames_used(self) -> int:

@@ -364,8 +364,12 @@ class FeedbackProvider(nn.Module, abc.ABC):
         e = _as_error(error, self.n_in)
         t0 = time.perf_counter()
         low = e.dtype in (torch.bfloat16, torch.float16)
-        with torch.no_grad():
-            out = self._project(e.detach().float() if low else e.detach())
+        x = e.detach().float() if low else e.detach()
+        if self._projects_on_host(x):  # numpy on a detached error: no autograd graph to switch off
+            out = self._project(x)
+        else:
+            with torch.no_grad():
+                out = self._project(x)
         if low:
             out = out.to(e.dtype)
         if out.is_cuda:
@@ -375,6 +379,10 @@ class FeedbackProvider(nn.Module, abc.ABC):
         return out
 
     forward = project
+
+    def _projects_on_host(self, error: torch.Tensor) -> bool:
+        """True when :meth:`_project` computes this (detached) error with numpy only (no torch op that could record a graph)."""
+        return False
 
     @abc.abstractmethod
     def _project(self, error: torch.Tensor) -> torch.Tensor:
@@ -1181,7 +1189,9 @@ class OpticalFeedback(FeedbackProvider):
             # the output is a torch allocation (aligned as torch's own kernels expect), decoded in place
             out_t = (torch.empty if full else torch.zeros)((n_rows, self.n_out), dtype=torch.float32)
             out = out_t.numpy()
-            decode_rows(measured, code, self._w32, self._row_factor(aa, qa2, lambda: self._noise_weights(nz)), idx, out)
+            row = self._row_factor(aa, qa2, lambda: self._noise_weights(nz))
+            # decode_rows' kernel, called directly: every argument here already is a contiguous array of its dtype
+            (_decode_rows_parallel if out.size >= _PARALLEL_FROM else _decode_rows_serial)(measured, code, self._w32, row, idx, out)
             return out_t if error.dtype == torch.float32 and error.device.type == "cpu" else out_t.to(device=error.device, dtype=error.dtype)
         else:
             y = np.empty((idx.size, self.n_out), dtype=np.float32)
@@ -1276,12 +1286,13 @@ class OpticalFeedback(FeedbackProvider):
             out[idx] = y
         return out.to(error.dtype)
 
+    def _projects_on_host(self, error):
+        return self.backend == "numpy" or (self.backend == "auto" and error.device.type == "cpu")  # backend_for, without its call
+
     def _project(self, error):
-        if self.backend == "numpy" or (self.backend == "auto" and error.device.type == "cpu"):  # backend_for's answer, without its call
+        if self._projects_on_host(error) or self.backend_for(error.device) == "numpy":
             return self._project_numpy(error)
-        if self.backend_for(error.device) == "torch":
-            return self._project_torch(error)
-        return self._project_numpy(error)
+        return self._project_torch(error)
 
     # ---- accounting and state --------------------------------------------------------------
     @property
