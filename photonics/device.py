@@ -155,7 +155,8 @@ class OPU:
         self.progress = bool(progress)
         self._frames = 0
         self._idle_s = 0.0
-        self._n_in, self._n_out = int(cfg.n_in), int(cfg.n_out)  # read on every call: plain ints (the config is frozen)
+        # read on every call: plain numbers (the config is frozen)
+        self._n_in, self._n_out, self._frame_period_s = int(cfg.n_in), int(cfg.n_out), float(cfg.frame_period_s)
         self._const_cache: dict[bool, np.ndarray] = {}
         self._refcal: ReferenceCalibration | None = None
 
@@ -176,7 +177,7 @@ class OPU:
     @property
     def device_time_s(self) -> float:
         """Simulated device time so far: frames x frame period + idle time [s]."""
-        return self._frames * self.config.frame_period_s + self._idle_s
+        return self._frames * self._frame_period_s + self._idle_s
 
     def reserve_frames(self, n: int) -> int:
         """Advance the frame clock by ``n`` frames; return the global index of the first.
@@ -370,7 +371,7 @@ class OPU:
         n = frames_u8.shape[0]
         time_s = self.device_time_s
         first = self.reserve_frames(2 * n)
-        y = np.empty((n, self.n_out), dtype=np.float32)
+        y = np.empty((n, self._n_out), dtype=np.float32)
         plan = self._difference_plan(exposure_s)
         if plan is None:
             off = np.empty((min(n, self._chunk_frames()), self.n_out), dtype=np.float32)
@@ -385,14 +386,14 @@ class OPU:
         chunks = ((0, n),) if n * self._frame_bytes() <= CHUNK_BYTES else self._chunks(n)  # static: no time resolution
         for s, e in chunks:
             split = self.modulator.split_field(self.medium, frames_u8[s:e], time_s)
-            kern = kernels.camera_field_difference_serial if (e - s) * self.n_out < kernels.SERIAL_BELOW else \
+            kern = kernels.camera_field_difference_serial if (e - s) * self._n_out < kernels.SERIAL_BELOW else \
                 kernels.camera_field_difference_numba
             kern(split, *plan, first + s, first + n + s, level, norm, y[s:e])
         return y
 
     def _frame_bytes(self) -> int:
         """Working memory of one frame in a chunk: split field, power or readings, input, output [bytes]."""
-        return 4 * (2 * self.n_out + self.n_out + self.n_in) + 2 * self.n_out
+        return 4 * (3 * self._n_out + self._n_in) + 2 * self._n_out
 
     def _chunk_frames(self) -> int:
         n = max(1, CHUNK_BYTES // self._frame_bytes())
@@ -525,7 +526,7 @@ class OPU:
             return dn[:, 0] if single else dn
         # DN - black level straight from the camera kernel (float32, no DN array in between)
         y = self._acquire(flat, ref_on=False, exposure_s=exposure_s, sub_dn=self.config.camera.black_level_dn)
-        y = y.reshape(n_f, batch, self.n_out)
+        y = y.reshape(n_f, batch, self._n_out)
         y = encoder.decode(y) if encoder is not None else y[0]
         return y[0] if single else y
 
@@ -627,7 +628,7 @@ class OPU:
                 np.subtract(y, off, out=y)
             np.subtract(y, level, out=y)
             np.divide(y, norm, out=y)
-        y = y.reshape(n_f, batch, self.n_out)
+        y = y.reshape(n_f, batch, self._n_out)
         y = encoder.decode(y) if encoder is not None else y[0]
         return y[0] if single else y
 
