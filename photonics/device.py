@@ -157,6 +157,8 @@ class OPU:
         self._idle_s = 0.0
         # read on every call: plain numbers (the config is frozen)
         self._n_in, self._n_out, self._frame_period_s = int(cfg.n_in), int(cfg.n_out), float(cfg.frame_period_s)
+        #: working memory of one frame in a chunk: split field, power or readings, input, output [bytes]
+        self._bytes_per_frame = 4 * (3 * self._n_out + self._n_in) + 2 * self._n_out
         self._const_cache: dict[bool, np.ndarray] = {}
         self._refcal: ReferenceCalibration | None = None
 
@@ -383,7 +385,7 @@ class OPU:
                 np.subtract(y[s:e], level, out=y[s:e])
                 np.divide(y[s:e], norm, out=y[s:e])
             return y
-        chunks = ((0, n),) if n * self._frame_bytes() <= CHUNK_BYTES else self._chunks(n)  # static: no time resolution
+        chunks = ((0, n),) if n * self._bytes_per_frame <= CHUNK_BYTES else self._chunks(n)  # static: no time resolution
         for s, e in chunks:
             split = self.modulator.split_field(self.medium, frames_u8[s:e], time_s)
             kern = kernels.camera_field_difference_serial if (e - s) * self._n_out < kernels.SERIAL_BELOW else \
@@ -391,12 +393,8 @@ class OPU:
             kern(split, *plan, first + s, first + n + s, level, norm, y[s:e])
         return y
 
-    def _frame_bytes(self) -> int:
-        """Working memory of one frame in a chunk: split field, power or readings, input, output [bytes]."""
-        return 4 * (3 * self._n_out + self._n_in) + 2 * self._n_out
-
     def _chunk_frames(self) -> int:
-        n = max(1, CHUNK_BYTES // self._frame_bytes())
+        n = max(1, CHUNK_BYTES // self._bytes_per_frame)
         res = getattr(self.medium, "time_resolution_s", None)
         if res is not None:
             n = max(1, min(n, int(res / self.config.frame_period_s)))

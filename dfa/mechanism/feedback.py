@@ -1052,12 +1052,12 @@ class OpticalFeedback(FeedbackProvider):
     def _row_factor(self, a, q2, n_measured_w2):
         """h_i a_i of the probes rescaling (float64 arrays, numpy or torch; same operations in the same order).
 
-        ``n_measured_w2``: a callable returning N_i / sigma^2 (:meth:`_noise_weights`), evaluated
-        only under the ``"snr"`` rule."""
+        ``n_measured_w2``: N_i / sigma^2 (:meth:`_noise_weights`), or a callable returning it,
+        evaluated only under the ``"snr"`` rule."""
         if self.gain_rule == "signal" or self.gain == 0.0:
             return a * self.gain
         if isinstance(a, np.ndarray):  # one numba pass: the factors and the gate (the torch lines below, in numpy's order)
-            nw2 = n_measured_w2()
+            nw2 = n_measured_w2() if callable(n_measured_w2) else n_measured_w2
             prev = self._snr_avg
             row, avg, is_open = _snr_gate_rows(
                 a, q2, float(self.signal_c2), float(self.noise_var), float(self.gain),
@@ -1070,7 +1070,7 @@ class OpticalFeedback(FeedbackProvider):
                     self.gated_projections += 1
             return row
         s = self.signal_c2 * q2
-        v = s / (s + self.noise_var * n_measured_w2())
+        v = s / (s + self.noise_var * (n_measured_w2() if callable(n_measured_w2) else n_measured_w2))
         row = a * self.gain * torch.sqrt(v)
         if self.min_signal_fraction <= 0:
             return row
@@ -1161,7 +1161,8 @@ class OpticalFeedback(FeedbackProvider):
                 return torch.zeros((n_rows, self.n_out), device=error.device, dtype=error.dtype)
             if self.rescale == "probes" and self.gain is None:
                 self.calibrate()
-            self._maybe_recalibrate()
+            if self.recalibrate_every_s is not None:
+                self._maybe_recalibrate()
             measured = self.opu.linear(frames) if frames.shape[0] else np.zeros((0, self.n_out), dtype=np.float32)
             self.frames_displayed += measured.shape[0]
             self.frames_requested += code.size
@@ -1189,7 +1190,7 @@ class OpticalFeedback(FeedbackProvider):
             # the output is a torch allocation (aligned as torch's own kernels expect), decoded in place
             out_t = (torch.empty if full else torch.zeros)((n_rows, self.n_out), dtype=torch.float32)
             out = out_t.numpy()
-            row = self._row_factor(aa, qa2, lambda: self._noise_weights(nz))
+            row = self._row_factor(aa, qa2, self._w2_total if nz is None else lambda: self._noise_weights(nz))
             # decode_rows' kernel, called directly: every argument here already is a contiguous array of its dtype
             (_decode_rows_parallel if out.size >= _PARALLEL_FROM else _decode_rows_serial)(measured, code, self._w32, row, idx, out)
             return out_t if error.dtype == torch.float32 and error.device.type == "cpu" else out_t.to(device=error.device, dtype=error.dtype)
@@ -1290,7 +1291,8 @@ class OpticalFeedback(FeedbackProvider):
         return self.backend == "numpy" or (self.backend == "auto" and error.device.type == "cpu")  # backend_for, without its call
 
     def _project(self, error):
-        if self._projects_on_host(error) or self.backend_for(error.device) == "numpy":
+        b = self.backend
+        if b == "numpy" or (b == "auto" and error.device.type == "cpu") or (b == "auto" and self.backend_for(error.device) == "numpy"):
             return self._project_numpy(error)
         return self._project_torch(error)
 

@@ -151,7 +151,7 @@ def test_gate_average_and_hysteresis_follow_the_documented_rule():
     seen = {}
 
     def spy(a, q2, k):
-        n_w2 = k()
+        n_w2 = k() if callable(k) else k
         s = fb.signal_c2 * q2
         seen["r"] = float(np.mean(s / (s + fb.noise_var * n_w2)))  # the documented r, computed here
         return orig(a, q2, lambda: n_w2)
