@@ -1326,6 +1326,22 @@ def _camera_task_rest(n, i0, ks, kr, offset_blk, read_noise_e, full_well_e, dn_p
                   clip_full_well, quantize, sub_dn, oblk)
 
 
+@njit(cache=True, inline="always")
+def _camera_tasks(n_frames, n_pix):
+    """How a read-out is cut: (blocks per frame, tasks = frames x blocks, chunks of tasks handed to
+    the threads). The numbers do not depend on the cut (counter-based draws)."""
+    n_blocks = (n_pix + _CAMERA_BLOCK - 1) // _CAMERA_BLOCK
+    n_tasks = n_frames * n_blocks
+    return n_blocks, n_tasks, min(n_tasks, 64)
+
+
+@njit(cache=True, inline="always")
+def _camera_task_block(t, n_blocks, n_pix):
+    """Task t: frame b and pixels i0..i0+n-1 (frame-major blocks of ``_CAMERA_BLOCK`` pixels)."""
+    i0 = (t % n_blocks) * _CAMERA_BLOCK
+    return t // n_blocks, i0, min(_CAMERA_BLOCK, n_pix - i0)
+
+
 @njit(cache=True, parallel=True, error_model="numpy")
 def camera_numba(
     power_w,
@@ -1364,17 +1380,13 @@ def camera_numba(
     Every value stays a float64 until the store (no integer overflow at any power).
     """
     n_frames, n_pix = power_w.shape
-    n_blocks = (n_pix + _CAMERA_BLOCK - 1) // _CAMERA_BLOCK
-    n_tasks = n_frames * n_blocks
-    n_chunks = min(n_tasks, 64)
+    n_blocks, n_tasks, n_chunks = _camera_tasks(n_frames, n_pix)
     for c in prange(n_chunks):
         f = np.empty((_N_F, _CAMERA_BLOCK))
         g = np.empty((_N_G, _CAMERA_BLOCK), dtype=np.int64)
         lamv = f[_F_LAM]
         for t in range(c * n_tasks // n_chunks, (c + 1) * n_tasks // n_chunks):
-            b = t // n_blocks
-            i0 = (t % n_blocks) * _CAMERA_BLOCK
-            n = min(_CAMERA_BLOCK, n_pix - i0)
+            b, i0, n = _camera_task_block(t, n_blocks, n_pix)
             pw = power_w[b, i0 : i0 + n]
             ew = e_per_w[i0 : i0 + n]
             de = dark_e[i0 : i0 + n]
@@ -1405,16 +1417,12 @@ def camera_field_numba(split, alpha, c_re, c_im, scale, e_per_w, dark_e, offset_
     """
     n_frames = split.shape[0]
     n_pix = out.shape[1]
-    n_blocks = (n_pix + _CAMERA_BLOCK - 1) // _CAMERA_BLOCK
-    n_tasks = n_frames * n_blocks
-    n_chunks = min(n_tasks, 64)
+    n_blocks, n_tasks, n_chunks = _camera_tasks(n_frames, n_pix)
     for c in prange(n_chunks):
         f = np.empty((_N_F, _CAMERA_BLOCK))
         g = np.empty((_N_G, _CAMERA_BLOCK), dtype=np.int64)
         for t in range(c * n_tasks // n_chunks, (c + 1) * n_tasks // n_chunks):
-            b = t // n_blocks
-            i0 = (t % n_blocks) * _CAMERA_BLOCK
-            n = min(_CAMERA_BLOCK, n_pix - i0)
+            b, i0, n = _camera_task_block(t, n_blocks, n_pix)
             _field_block(split[b, i0 : i0 + n], split[b, n_pix + i0 : n_pix + i0 + n], c_re[i0 : i0 + n], c_im[i0 : i0 + n], alpha,
                          scale, e_per_w[i0 : i0 + n], dark_e[i0 : i0 + n], n, i0, frame0 + b, offset_dn[i0 : i0 + n], read_noise_e,
                          full_well_e, dn_per_e, max_dn, shot, clip_full_well, quantize, key_shot, key_read, sub_dn,
@@ -1440,17 +1448,13 @@ def camera_field_difference_numba(split, alpha, on_re, on_im, off_re, off_im, sc
     """
     n_frames = split.shape[0]
     n_pix = out.shape[1]
-    n_blocks = (n_pix + _CAMERA_BLOCK - 1) // _CAMERA_BLOCK
-    n_tasks = n_frames * n_blocks
-    n_chunks = min(n_tasks, 64)
+    n_blocks, n_tasks, n_chunks = _camera_tasks(n_frames, n_pix)
     for c in prange(n_chunks):
         f = np.empty((_N_F, _CAMERA_BLOCK))
         g = np.empty((_N_G, _CAMERA_BLOCK), dtype=np.int64)
         off = np.empty(_CAMERA_BLOCK, dtype=np.float32)
         for t in range(c * n_tasks // n_chunks, (c + 1) * n_tasks // n_chunks):
-            b = t // n_blocks
-            i0 = (t % n_blocks) * _CAMERA_BLOCK
-            n = min(_CAMERA_BLOCK, n_pix - i0)
+            b, i0, n = _camera_task_block(t, n_blocks, n_pix)
             sr = split[b, i0 : i0 + n]
             si = split[b, n_pix + i0 : n_pix + i0 + n]
             ew = e_per_w[i0 : i0 + n]
