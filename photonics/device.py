@@ -160,6 +160,7 @@ class OPU:
         #: working memory of one frame in a chunk: split field, power or readings, input, output [bytes]
         self._bytes_per_frame = 4 * (3 * self._n_out + self._n_in) + 2 * self._n_out
         self._const_cache: dict[bool, np.ndarray] = {}
+        self._difference_plans: dict[float, tuple | None] = {}  # exposure [s] -> fused kernel arguments
         self._refcal: ReferenceCalibration | None = None
 
     # ---- sizes and clock ----------------------------------------------------------------------
@@ -343,10 +344,12 @@ class OPU:
     def _difference_plan(self, exposure_s: float) -> tuple | None:
         """The fused exact-scheme kernel's fixed arguments for an exposure on a static medium
         (cached): (alpha, ON field Re, Im, OFF field Re, Im, scale, camera arguments before the
-        frame index); None for a noiseless camera (two noiseless read-outs instead)."""
-        key = ("difference", exposure_s)
-        if key in self._const_cache:
-            return self._const_cache[key]
+        frame index); None for a noiseless camera (two noiseless read-outs instead). At most 16
+        exposures are kept, as the camera keeps its parameters (an exposure sweep must not hold
+        a per-pixel map set for every exposure it visited)."""
+        plans = self._difference_plans
+        if exposure_s in plans:
+            return plans[exposure_s]
         k = self.camera.kernel_parameters(exposure_s)
         plan = None
         if not k.noiseless:
@@ -354,7 +357,9 @@ class OPU:
             alpha, on_re, on_im, scale = self._field_constants(True, time_s)
             _, off_re, off_im, _ = self._field_constants(False, time_s)
             plan = (alpha, on_re, on_im, off_re, off_im, scale, *k.kernel_args(0)[:-1])
-        self._const_cache[key] = plan
+        if len(plans) >= 16:
+            plans.clear()
+        plans[exposure_s] = plan
         return plan
 
     def _linear_difference(self, frames_u8: np.ndarray, exposure_s: float, level: np.ndarray, norm: np.ndarray) -> np.ndarray:

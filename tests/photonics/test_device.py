@@ -278,3 +278,21 @@ def test_exact_linear_shares_the_field_but_not_the_numbers(rng, monkeypatch, chu
     assert a.frames_used == b.frames_used and a.device_time_s == b.device_time_s
     # the next frames draw the same noise on both (the clock is where the two passes leave it)
     assert np.array_equal(a.project(x[:3], raw=True), b.project(x[:3], raw=True))
+
+
+def test_exact_linear_keeps_the_kernel_arguments_of_16_exposures_at_most(rng):
+    """The fused exact-scheme kernel's cached arguments (per-pixel maps) stay bounded in an exposure sweep,
+    and every result, before and after its plan was evicted and rebuilt, is the formula applied to the
+    raw exposures of a twin device."""
+    cfg = DeviceConfig.preset("lab-cmos", n_in=12, n_out=40)
+    a, b = OPU(cfg, seed=3), OPU(cfg, seed=3)
+    x = binary_frames(rng, 5, 12)
+    exposures = [1e-4 * (1 + i / 10) for i in range(20)]
+    for t in exposures + exposures[:3]:  # the first three come back after their plans were evicted
+        y = a.linear(x, exposure_s=t)
+        raw = b.linear(x, raw=True, exposure_s=t)
+        level, norm = b._linear_constants(b.reference_calibration, "exact")
+        on, off = raw[0, 0].astype(np.float32), raw[0, 1].astype(np.float32)
+        assert np.array_equal(y, ((on - off) - level) / norm)
+        assert len(a._difference_plans) <= 16
+    assert exposures[0] in a._difference_plans and len(a._difference_plans) < 16  # rebuilt after a clear
