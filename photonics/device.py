@@ -336,27 +336,24 @@ class OPU:
     def _chunks(self, n: int):
         """(start, stop) of the chunks of n frames (a progress bar when there are several)."""
         step = self._chunk_frames()
+        if n <= step:  # one chunk (the usual case of small calls): no generator, no bar
+            return ((0, n),)
         starts = range(0, n, step)
-        it = tqdm(starts, desc="frames", unit="chunk", leave=False) if self.progress and len(starts) > 1 else starts
-        for s in it:
-            yield s, min(s + step, n)
+        it = tqdm(starts, desc="frames", unit="chunk", leave=False) if self.progress else starts
+        return ((s, min(s + step, n)) for s in it)
 
-    def _difference_plan(self, exposure_s: float) -> tuple | None:
+    def _difference_plan(self, exposure_s: float) -> tuple:
         """The fused exact-scheme kernel's fixed arguments for an exposure on a static medium
         (cached): (alpha, ON field Re, Im, OFF field Re, Im, scale, camera arguments before the
-        frame index); None for a noiseless camera (two noiseless read-outs instead). At most 16
-        exposures are kept, as the camera keeps its parameters (an exposure sweep must not hold
-        a per-pixel map set for every exposure it visited)."""
+        frame index). At most 16 exposures are kept, as the camera keeps its parameters (an
+        exposure sweep must not hold a per-pixel map set for every exposure it visited)."""
         plans = self._difference_plans
         if exposure_s in plans:
             return plans[exposure_s]
-        k = self.camera.kernel_parameters(exposure_s)
-        plan = None
-        if not k.noiseless:
-            time_s = self.device_time_s  # unused by a static medium's constants
-            alpha, on_re, on_im, scale = self._field_constants(True, time_s)
-            _, off_re, off_im, _ = self._field_constants(False, time_s)
-            plan = (alpha, on_re, on_im, off_re, off_im, scale, *k.kernel_args(0)[:-1])
+        time_s = self.device_time_s  # unused by a static medium's constants
+        alpha, on_re, on_im, scale = self._field_constants(True, time_s)
+        _, off_re, off_im, _ = self._field_constants(False, time_s)
+        plan = (alpha, on_re, on_im, off_re, off_im, scale, *self.camera.kernel_parameters(exposure_s).kernel_args(0)[:-1])
         if len(plans) >= 16:
             plans.clear()
         plans[exposure_s] = plan
@@ -370,28 +367,17 @@ class OPU:
         sub_dn=0)`` followed by ``- level`` and ``/ norm`` in float32: the reference-ON frames take
         the global indices first..first+N-1, the OFF frames first+N..first+2N-1 (the order of the
         two passes); a static medium's field does not depend on the device time, so one GEMM
-        serves both exposures, and a noisy camera reads both in one kernel
-        (:func:`photonics.kernels.camera_field_difference_numba`). This is the optical DFA
+        serves both exposures, and one kernel reads both (with or without noise:
+        :func:`photonics.kernels.camera_field_difference_numba`). This is the optical DFA
         step's inner loop: a few small frames per call, so the fixed arguments are cached
-        (:meth:`_difference_plan`) and a single chunk skips the chunk loop.
+        (:meth:`_difference_plan`).
         """
         n = frames_u8.shape[0]
         time_s = self.device_time_s
         first = self.reserve_frames(2 * n)
         y = np.empty((n, self._n_out), dtype=np.float32)
         plan = self._difference_plan(exposure_s)
-        if plan is None:
-            off = np.empty((min(n, self._chunk_frames()), self.n_out), dtype=np.float32)
-            for s, e in self._chunks(n):
-                split = self.modulator.split_field(self.medium, frames_u8[s:e], time_s)
-                self._read_split(split, True, time_s, exposure_s, 0.0, first + s, y[s:e])
-                self._read_split(split, False, time_s, exposure_s, 0.0, first + n + s, off[: e - s])
-                np.subtract(y[s:e], off[: e - s], out=y[s:e])
-                np.subtract(y[s:e], level, out=y[s:e])
-                np.divide(y[s:e], norm, out=y[s:e])
-            return y
-        chunks = ((0, n),) if n * self._bytes_per_frame <= CHUNK_BYTES else self._chunks(n)  # static: no time resolution
-        for s, e in chunks:
+        for s, e in self._chunks(n):
             split = self.modulator.split_field(self.medium, frames_u8[s:e], time_s)
             kern = kernels.camera_field_difference_serial if (e - s) * self._n_out < kernels.SERIAL_BELOW else \
                 kernels.camera_field_difference_numba

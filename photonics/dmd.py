@@ -55,7 +55,7 @@ class DMD:
     def split_field(self, medium, frames, time_s: float = 0.0) -> np.ndarray:
         """[Re | Im] of T x for binary frames (N, n_in) (float32, N x 2 n_out); scale by ``alpha``."""
         x = np.asarray(frames).astype(np.float32)
-        return medium.split_field(x, slice(0, self.n_in), time_s=time_s)
+        return medium.split_field(x, None, time_s=time_s)  # None: the signal columns 0:n_in (no slice to validate)
 
     def reference_amplitude(self, on: bool) -> float:
         """Field amplitude of each reference mode, ON (a) or OFF (a l) [sqrt(W)]."""

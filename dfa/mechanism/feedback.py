@@ -1000,8 +1000,10 @@ class OpticalFeedback(FeedbackProvider):
         Device time is frames x frame period, a float: the comparison allows half a frame period
         so that "exactly one period" recalibrates whatever the rounding of the frame count.
         """
+        if self.recalibrate_every_s is None:
+            return
         cal = self.opu.reference_calibration
-        if self.recalibrate_every_s is None or cal is None:
+        if cal is None:
             return
         elapsed_s = self.opu.device_time_s - cal.device_time_s
         if elapsed_s >= self.recalibrate_every_s - 0.5 * self.opu.config.frame_period_s:
@@ -1021,7 +1023,7 @@ class OpticalFeedback(FeedbackProvider):
         """The backend that projects an error on torch ``device``: ``"numpy"`` or ``"torch"``."""
         if self.backend != "auto":
             return self.backend
-        dev = torch.device(device)
+        dev = device if isinstance(device, torch.device) else torch.device(device)
         if dev.type == "cpu":
             return "numpy"
         if getattr(self.opu.modulator, "kind", "dmd") != "dmd" or not self.opu.medium.is_static:
@@ -1056,8 +1058,8 @@ class OpticalFeedback(FeedbackProvider):
         evaluated only under the ``"snr"`` rule."""
         if self.gain_rule == "signal" or self.gain == 0.0:
             return a * self.gain
+        nw2 = n_measured_w2() if callable(n_measured_w2) else n_measured_w2
         if isinstance(a, np.ndarray):  # one numba pass: the factors and the gate (the torch lines below, in numpy's order)
-            nw2 = n_measured_w2() if callable(n_measured_w2) else n_measured_w2
             prev = self._snr_avg
             row, avg, is_open = _snr_gate_rows(
                 a, q2, float(self.signal_c2), float(self.noise_var), float(self.gain),
@@ -1070,7 +1072,7 @@ class OpticalFeedback(FeedbackProvider):
                     self.gated_projections += 1
             return row
         s = self.signal_c2 * q2
-        v = s / (s + self.noise_var * (n_measured_w2() if callable(n_measured_w2) else n_measured_w2))
+        v = s / (s + self.noise_var * nw2)
         row = a * self.gain * torch.sqrt(v)
         if self.min_signal_fraction <= 0:
             return row
@@ -1103,6 +1105,13 @@ class OpticalFeedback(FeedbackProvider):
         return (w2[:, None] * nz).sum(dim=0)
 
     # ---- projection: numpy -----------------------------------------------------------------
+    def _measure(self, frames: np.ndarray, n_requested: int) -> np.ndarray:
+        """``opu.linear`` of the frames to display (U, n_in) uint8, counted: U displayed of ``n_requested``."""
+        measured = self.opu.linear(frames) if frames.shape[0] else np.zeros((0, self.n_out), dtype=np.float32)
+        self.frames_displayed += measured.shape[0]
+        self.frames_requested += n_requested
+        return measured
+
     def _display_numpy(self, keys: np.ndarray, nz: np.ndarray, frames_of):
         """Measure the frames of a batch: (measured (U, n_out) float32, code (n_f, m)).
 
@@ -1121,10 +1130,7 @@ class OpticalFeedback(FeedbackProvider):
         if flat_keys.dtype.kind == "u":  # n_in <= 64: one numba pass (frames rebuilt from the keys)
             flat_keys = np.ascontiguousarray(flat_keys, dtype=np.uint64)
             frames, code = _display_plan(flat_keys, self.blank_frames == "skip", self.dedupe, self.n_in)
-            measured = self.opu.linear(frames) if frames.shape[0] else np.zeros((0, self.n_out), dtype=np.float32)
-            self.frames_displayed += measured.shape[0]
-            self.frames_requested += n_f * m
-            return measured, code.reshape(n_f, m)
+            return self._measure(frames, n_f * m), code.reshape(n_f, m)
         if self.blank_frames == "measure":
             shown = None
             sel = flat_keys
@@ -1132,52 +1138,39 @@ class OpticalFeedback(FeedbackProvider):
             shown = np.flatnonzero(nz.reshape(-1))
             sel = flat_keys[shown]
         code = np.full(n_f * m, -1, dtype=np.int64)
-        if sel.shape[0] and self.dedupe:
+        if self.dedupe:
             _, first, inverse = np.unique(sel, return_index=True, return_inverse=True)
-            measured = self.opu.linear(frames_of(first if shown is None else shown[first]))
+            measured = self._measure(frames_of(first if shown is None else shown[first]), n_f * m)
             rows = inverse.reshape(-1)
-        elif sel.shape[0]:
-            measured = self.opu.linear(frames_of(np.arange(n_f * m) if shown is None else shown))
-            rows = np.arange(sel.shape[0])
         else:
-            measured = np.zeros((0, self.n_out), dtype=np.float32)
-            rows = np.zeros(0, dtype=np.int64)
+            measured = self._measure(frames_of(np.arange(n_f * m) if shown is None else shown), n_f * m)
+            rows = np.arange(sel.shape[0])
         if shown is None:
             code[:] = rows
         else:
             code[shown] = rows
-        self.frames_displayed += measured.shape[0]
-        self.frames_requested += n_f * m
         return measured, code.reshape(n_f, m)
 
     def _project_numpy(self, error):
         e = error.to(device="cpu", dtype=torch.float64).numpy()
         n_rows = e.shape[0]
-        if self.quantizer.encoding == "ternary" and self.n_in <= 64:
-            # one numba pass: quantise, encode and deduplicate (frames rebuilt from their sort keys)
+        fused = self.quantizer.encoding == "ternary" and self.n_in <= 64
+        if fused:  # one numba pass: quantise, encode and deduplicate (frames rebuilt from their sort keys)
             idx, frames, code, aa, qa2 = _ternary_display(np.ascontiguousarray(e), float(self.quantizer.threshold),
                                                           self.blank_frames == "skip", self.dedupe)
-            if idx.size == 0:
-                return torch.zeros((n_rows, self.n_out), device=error.device, dtype=error.dtype)
-            if self.rescale == "probes" and self.gain is None:
-                self.calibrate()
-            if self.recalibrate_every_s is not None:
-                self._maybe_recalibrate()
-            measured = self.opu.linear(frames) if frames.shape[0] else np.zeros((0, self.n_out), dtype=np.float32)
-            self.frames_displayed += measured.shape[0]
-            self.frames_requested += code.size
-            full = idx.size == n_rows
-            nz = None if self.blank_frames == "measure" else code >= 0  # "skip": exactly the nonzero frames are shown
         else:
             frames, a, q2 = self.quantizer.planes(e, self._uniforms(e.shape))
-            active = a > 0
-            if not active.any():
-                return torch.zeros((n_rows, self.n_out), device=error.device, dtype=error.dtype)
-            if self.rescale == "probes" and self.gain is None:
-                self.calibrate()
-            self._maybe_recalibrate()
-            idx = np.flatnonzero(active)
-            full = idx.size == n_rows
+            idx = np.flatnonzero(a > 0)
+        if idx.size == 0:
+            return torch.zeros((n_rows, self.n_out), device=error.device, dtype=error.dtype)
+        if self.rescale == "probes" and self.gain is None:
+            self.calibrate()
+        self._maybe_recalibrate()
+        full = idx.size == n_rows
+        if fused:
+            measured = self._measure(frames, code.size)
+            nz = None if self.blank_frames == "measure" else code >= 0  # "skip": exactly the nonzero frames are shown
+        else:
             fa = frames if full else frames[:, idx]
             flat = fa.reshape(-1, self.n_in)
             nz = fa.any(axis=2)
@@ -1288,11 +1281,10 @@ class OpticalFeedback(FeedbackProvider):
         return out.to(error.dtype)
 
     def _projects_on_host(self, error):
-        return self.backend == "numpy" or (self.backend == "auto" and error.device.type == "cpu")  # backend_for, without its call
+        return self.backend_for(error.device) == "numpy"
 
     def _project(self, error):
-        b = self.backend
-        if b == "numpy" or (b == "auto" and error.device.type == "cpu") or (b == "auto" and self.backend_for(error.device) == "numpy"):
+        if self.backend_for(error.device) == "numpy":
             return self._project_numpy(error)
         return self._project_torch(error)
 

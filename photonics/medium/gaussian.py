@@ -114,10 +114,6 @@ class GaussianMedium(Medium):
         ``block_rows`` rows, generate the block with numba and multiply; ``block_order``
         (a permutation of block indices) exists to test order independence.
         """
-        dense = self._w
-        if (dense is not None and rows is None and block_order is None and (cols is None or cols == slice(0, self.n_in))
-                and type(x) is np.ndarray and x.dtype == np.float32 and x.ndim == 2 and x.shape[1] == self.n_in):
-            return np.ascontiguousarray(x) @ dense  # all signal columns and rows of a dense medium (the hot path): the GEMM below
         cols = self._cols(cols)
         rows = as_slice(rows, self.n_out, "rows")
         self._check_x(x, cols)

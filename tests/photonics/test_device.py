@@ -258,14 +258,15 @@ def test_a_reference_mask_switches_single_mirrors_of_the_block():
             opu.acquire(x, reference=bad)
 
 
+@pytest.mark.parametrize("preset", ["lab-cmos", "ideal"])
 @pytest.mark.parametrize("chunk_bytes", [None, 3000])
-def test_exact_linear_shares_the_field_but_not_the_numbers(rng, monkeypatch, chunk_bytes):
+def test_exact_linear_shares_the_field_but_not_the_numbers(rng, monkeypatch, chunk_bytes, preset):
     """On a static medium linear() computes each frame's field once for both exposures; the result,
     the frame clock and the noise draws are those of the two separate passes (raw=True: all
     reference-ON frames, then all OFF frames), chunked or not."""
     if chunk_bytes is not None:
         monkeypatch.setattr(device_mod, "CHUNK_BYTES", chunk_bytes)
-    cfg = DeviceConfig.preset("lab-cmos", n_in=40, n_out=64)
+    cfg = DeviceConfig.preset(preset, n_in=40, n_out=64)
     x = binary_frames(rng, 25, 40)
     a, b = OPU(cfg, seed=8), OPU(cfg, seed=8)
     if chunk_bytes is not None:

@@ -132,7 +132,7 @@ def test_camera_field_kernels_equal_intensity_then_camera(rng, sub):
 
 
 
-@pytest.mark.parametrize("shot,read_noise_e", [(True, 7.0), (True, 0.0), (False, 7.0)])
+@pytest.mark.parametrize("shot,read_noise_e", [(True, 7.0), (True, 0.0), (False, 7.0), (False, 0.0)])
 def test_camera_field_difference_kernel_equals_two_readouts(rng, shot, read_noise_e):
     """The exact scheme's fused kernel: two camera_field_numba read-outs (ON frames from frame_on0,
     OFF frames from frame_off0), then (on - off - level) / norm in float32, bit for bit; the serial
@@ -151,6 +151,12 @@ def test_camera_field_difference_kernel_equals_two_readouts(rng, shot, read_nois
     off = np.empty((n_frames, n_pix), dtype=np.float32)
     K.camera_field_numba(split, alpha, on_re, on_im, scale, e_per_w, dark, *cam, 20, 0.0, on)
     K.camera_field_numba(split, alpha, off_re, off_im, scale, e_per_w, dark, *cam, 24, 0.0, off)
+    if not shot and read_noise_e == 0.0:  # a noiseless camera: the dedicated noiseless kernel's read-outs
+        for c_re_, c_im_, got in ((on_re, on_im, on), (off_re, off_im, off)):
+            ref = np.empty_like(got)
+            K.camera_field_noiseless_numba(split, alpha, c_re_, c_im_, scale, e_per_w, dark, offset, 3000.0, 1 / 8.0, 255.0, True, True,
+                                           0.0, ref)
+            assert np.array_equal(got, ref)
     want = ((on - off) - level) / norm
     assert want.dtype == np.float32
     args = (split, alpha, on_re, on_im, off_re, off_im, scale, e_per_w, dark, *cam, 20, 24, level, norm)
@@ -159,10 +165,10 @@ def test_camera_field_difference_kernel_equals_two_readouts(rng, shot, read_nois
         kern(*args, out)
         assert np.array_equal(out, want)
     assert np.array_equal(K.camera_field_difference_numpy(*args), want)
-    # the OFF frames' own clock: reading them at the ON frames' indices changes the numbers
-    out = np.empty((n_frames, n_pix), dtype=np.float32)
-    K.camera_field_difference_numba(*args[:-4], 20, 20, level, norm, out)
-    assert not np.array_equal(out, want)
+    if shot or read_noise_e > 0.0:  # the OFF frames' own clock: reading them at the ON frames' indices changes the numbers
+        out = np.empty((n_frames, n_pix), dtype=np.float32)
+        K.camera_field_difference_numba(*args[:-4], 20, 20, level, norm, out)
+        assert not np.array_equal(out, want)
 
 def test_camera_noiseless_twin(rng):
     power = (rng.exponential(1.0, size=(4, 3000)) * 1e-12).astype(np.float32)
