@@ -1590,7 +1590,6 @@ def camera_field_numpy(split, alpha, c_re, c_im, scale, e_per_w, dark_e, offset_
     return dn.astype(np.float32) - np.float32(sub_dn)
 
 
-
 def camera_field_difference_numpy(split, alpha, on_re, on_im, off_re, off_im, scale, e_per_w, dark_e, offset_dn, read_noise_e,
                                   full_well_e, dn_per_e, max_dn, shot, clip_full_well, quantize, key_shot, key_read, frame_on0,
                                   frame_off0, level, norm):
@@ -1599,6 +1598,7 @@ def camera_field_difference_numpy(split, alpha, on_re, on_im, off_re, off_im, sc
     on = camera_field_numpy(split, alpha, on_re, on_im, scale, *cam, frame_on0, 0.0)
     off = camera_field_numpy(split, alpha, off_re, off_im, scale, *cam, frame_off0, 0.0)
     return ((on - off) - np.asarray(level, dtype=np.float32)) / np.asarray(norm, dtype=np.float32)
+
 
 # --------------------------------------------------------------------------------------------
 # serial variants for small work
