@@ -892,12 +892,28 @@ def poisson_numpy(kmajor: np.ndarray, counter: np.ndarray, lam: np.ndarray) -> n
 # the camera read-out
 # --------------------------------------------------------------------------------------------
 #: Pixels processed together by the camera kernels (scratch arrays stay in the L1/L2 cache).
-_CAMERA_BLOCK = 1024
+_CAMERA_BLOCK = 2048
 # scratch rows (float64 and int64) of one camera task
 _F_LAM, _F_K, _F_Z, _F_LAMC, _F_KC, _F_KOUT, _F_U, _F_P, _F_S, _F_US, _F_V = range(11)
 _N_F = 11
-_I_CODE, _I_ZBAD, _I_L1, _I_L2, _I_L3, _I_CNT, _I_POS, _I_OK, _I_LZ = range(9)
-_N_G = 9
+_I_CODE, _I_ZBAD, _I_L1, _I_L2, _I_L3, _I_CNT, _I_POS, _I_OK, _I_LZ, _I_KEY = range(10)
+_N_G = 10
+
+
+@njit(cache=True, inline="always")
+def _camera_scratch():
+    """Scratch of one chunk of camera tasks: f (float64 rows), g (int64 rows) of ``_CAMERA_BLOCK``
+    lanes, and seg (uint64, 2 rows): the shot and read-noise row keys of each segment of a task."""
+    return (np.empty((_N_F, _CAMERA_BLOCK)), np.empty((_N_G, _CAMERA_BLOCK), dtype=np.int64),
+            np.empty((2, _CAMERA_BLOCK), dtype=np.uint64))
+
+
+@njit(cache=True, inline="always")
+def _lane_segment(j, inv_sn):
+    """Segment j // sn of lane j (segments of sn lanes), from ``inv_sn = 1 / sn`` without an integer
+    division (which does not vectorise): (j + 1/2) / sn lies at least 1 / (2 sn) from an integer,
+    far beyond the product's rounding error for any j below 2^40."""
+    return np.intp((j + 0.5) * inv_sn)
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -927,16 +943,17 @@ def _shot_first(lamv, n, i0, ks, kres, usv, vv, code):
 
 
 @njit(cache=True, error_model="numpy")
-def _first_pass_power(pw, ew, de, n, i0, ks, kr, f, g):
+def _first_pass_power(pw, ew, de, n, i0, o, ks, kr, f, g):
     """Mean electrons from the power, attempt 0 of the shot noise and the read noise's first
-    ziggurat word of every lane of a block, in one vectorised loop (the common chain)."""
-    lamv = f[_F_LAM]
-    kres = f[_F_K]
-    usv = f[_F_US]
-    vv = f[_F_V]
-    zv = f[_F_Z]
-    code = g[_I_CODE]
-    zbad = g[_I_ZBAD]
+    ziggurat word of pixels i0..i0+n-1 of one frame (row keys ks, kr), in one vectorised loop (the
+    common chain); pixel i0 + j goes to lane o + j."""
+    lamv = f[_F_LAM, o : o + n]  # row slices (contiguous): an offset index would keep the loop from vectorising
+    kres = f[_F_K, o : o + n]
+    usv = f[_F_US, o : o + n]
+    vv = f[_F_V, o : o + n]
+    zv = f[_F_Z, o : o + n]
+    code = g[_I_CODE, o : o + n]
+    zbad = g[_I_ZBAD, o : o + n]
     for j in range(n):
         lam = np.float64(pw[j]) * ew[j] + de[j]
         base = np.uint64(i0 + j) * _DRAWS
@@ -952,16 +969,16 @@ def _first_pass_power(pw, ew, de, n, i0, ks, kr, f, g):
 
 
 @njit(cache=True, error_model="numpy")
-def _first_pass_field(sr, si, cr, ci, alpha, scale, ew, de, n, i0, ks, kr, f, g):
+def _first_pass_field(sr, si, cr, ci, alpha, scale, ew, de, n, i0, o, ks, kr, f, g):
     """:func:`_first_pass_power` with the power computed from the split field as
     :func:`intensity_numba` computes it (float32)."""
-    lamv = f[_F_LAM]
-    kres = f[_F_K]
-    usv = f[_F_US]
-    vv = f[_F_V]
-    zv = f[_F_Z]
-    code = g[_I_CODE]
-    zbad = g[_I_ZBAD]
+    lamv = f[_F_LAM, o : o + n]  # row slices (contiguous): an offset index would keep the loop from vectorising
+    kres = f[_F_K, o : o + n]
+    usv = f[_F_US, o : o + n]
+    vv = f[_F_V, o : o + n]
+    zv = f[_F_Z, o : o + n]
+    code = g[_I_CODE, o : o + n]
+    zbad = g[_I_ZBAD, o : o + n]
     for j in range(n):
         re = alpha * sr[j] + cr[j]
         im = alpha * si[j] + ci[j]
@@ -1031,11 +1048,12 @@ def _ptrs_exact_stage(lamc, kc, usc, vc, m, ok):
 
 
 @njit(cache=True, error_model="numpy")
-def _ptrs_squeeze_stage(lamc, cnt, m, ks, d, kc, usc, vc, ok):
-    """Attempt d/2 (words d, d+1) of PTRS for m gathered lanes: candidate and squeeze."""
+def _ptrs_squeeze_stage(lamc, cnt, key, m, d, kc, usc, vc, ok):
+    """Attempt d/2 (words d, d+1) of PTRS for m gathered lanes (row key, counter): candidate and squeeze."""
     for q in range(m):
         lam = lamc[q]
         base = np.uint64(cnt[q]) * _DRAWS
+        ks = np.uint64(key[q])
         a, b, bm2, slam = _ptrs_consts(lam)
         k, us, v = _ptrs_candidate(lam, a, b, _word_ext(ks, base, d), _word_ext(ks, base, d + 1))
         kc[q] = k
@@ -1045,8 +1063,8 @@ def _ptrs_squeeze_stage(lamc, cnt, m, ks, d, kc, usc, vc, ok):
 
 
 @njit(cache=True, error_model="numpy")
-def _keep_open_lanes(m, ok, l1, lamc, cnt, kc, kres):
-    """Accepted lanes write their variate to kres; the open ones keep their index, mean and counter,
+def _keep_open_lanes(m, ok, l1, lamc, cnt, key, kc, kres):
+    """Accepted lanes write their variate to kres; the open ones keep their index, mean, counter and row key,
     compacted to the front (returned count). After an exact test that is all the next attempt needs
     (its squeeze computes k, us and v afresh).
 
@@ -1059,14 +1077,15 @@ def _keep_open_lanes(m, ok, l1, lamc, cnt, kc, kres):
         l1[m2] = l1[q]
         lamc[m2] = lamc[q]
         cnt[m2] = cnt[q]
+        key[m2] = key[q]
         m2 += ok[q] == 0
     return m2
 
 
 @njit(cache=True, error_model="numpy")
-def _keep_open(m, ok, l1, lamc, cnt, kc, usc, vc, kres):
+def _keep_open(m, ok, l1, lamc, cnt, key, kc, usc, vc, kres):
     """:func:`_keep_open_lanes`, the open lanes also keeping their candidate (k, us, v) for the exact test."""
-    m2 = _keep_open_lanes(m, ok, l1, lamc, cnt, kc, kres)
+    m2 = _keep_open_lanes(m, ok, l1, lamc, cnt, key, kc, kres)
     p = 0
     for q in range(m):
         kc[p] = kc[q]
@@ -1077,7 +1096,7 @@ def _keep_open(m, ok, l1, lamc, cnt, kc, usc, vc, kres):
 
 
 @njit(cache=True, error_model="numpy")
-def _inversion_lanes(lamc, cnt, m, ks, kc, uc, pc, sc, pos, kout):
+def _inversion_lanes(lamc, cnt, key, m, kc, uc, pc, sc, pos, kout):
     """Inversion for m gathered lanes: six steps for every lane, then four at a time on those still running.
 
     Lane q ends with kout[q] = the same value as ``_inversion`` (an inactive lane's k no
@@ -1085,7 +1104,7 @@ def _inversion_lanes(lamc, cnt, m, ks, kc, uc, pc, sc, pos, kout):
     """
     for q in range(m):
         lam = lamc[q]
-        u = _uniform(_word(ks, np.uint64(cnt[q]) * _DRAWS))
+        u = _uniform(_word(np.uint64(key[q]), np.uint64(cnt[q]) * _DRAWS))
         p = _exp_neg(-lam)
         s = p
         k = 0.0
@@ -1152,28 +1171,24 @@ def _inversion_lanes(lamc, cnt, m, ks, kc, uc, pc, sc, pos, kout):
 
 
 @njit(cache=True, error_model="numpy")
-def _shot_block(lamv, n, i0, ks, f, g):
-    """Poisson(lamv[j]) of pixel i0 + j into f[_F_K] for a block (the vectorised pipeline).
+def _shot_block(lamv, n, i0, sk, f, g):
+    """Poisson(lamv[j]) of pixel i0 + j of one frame (row key sk[0]) into f[_F_K] (the vectorised pipeline).
 
-    The same numbers as ``_poisson_exact(ks, i0 + j, lamv[j])``: the passes only regroup
+    The same numbers as ``_poisson_exact(sk[0], i0 + j, lamv[j])``: the passes only regroup
     the lanes (squeeze on all, exact test and later attempts on the gathered rest, inversion
     on the small means), each lane doing the reference's arithmetic on the reference's words.
     """
-    _shot_first(lamv, n, i0, ks, f[_F_K], f[_F_US], f[_F_V], g[_I_CODE])
-    _shot_rest(lamv, n, i0, ks, f, g)
-
-
-@njit(cache=True, error_model="numpy")
-def _shot_rest(lamv, n, i0, ks, f, g):
-    """The lanes that attempt 0's squeeze left open (codes in g[_I_CODE]): exact tests, further
-    attempts, inversion, the rest exactly; the variates end in f[_F_K]."""
+    _shot_first(lamv, n, i0, sk[0], f[_F_K], f[_F_US], f[_F_V], g[_I_CODE])
     m, ms, mo = _split_codes(g[_I_CODE], n, g[_I_L1], g[_I_L2], g[_I_L3])
-    _shot_listed(lamv, i0, ks, m, ms, mo, f, g)
+    _shot_listed(lamv, i0, n, sk, m, ms, mo, f, g)
 
 
 @njit(cache=True, error_model="numpy")
-def _shot_listed(lamv, i0, ks, m, ms, mo, f, g):
-    """:func:`_shot_rest` once the open lanes are listed (m PTRS lanes in l1, ms small means in l2, mo others in l3)."""
+def _shot_listed(lamv, i0, sn, sk, m, ms, mo, f, g):
+    """The lanes that attempt 0's squeeze left open, once listed (m PTRS lanes in l1, ms small
+    means in l2, mo others in l3): exact tests, further attempts, inversion, the rest exactly; the
+    variates end in f[_F_K]. The lanes form segments of sn: lane j of segment s = j // sn is
+    pixel i0 + j - s sn of the frame whose shot row key is sk[s]."""
     kres = f[_F_K]
     lamc = f[_F_LAMC]
     kc = f[_F_KC]
@@ -1183,18 +1198,22 @@ def _shot_listed(lamv, i0, ks, m, ms, mo, f, g):
     vc = f[_F_P]
     l1 = g[_I_L1]
     cnt = g[_I_CNT]
+    key = g[_I_KEY]
+    inv = 1.0 / sn
     for q in range(m):
         j = l1[q]
+        s = _lane_segment(j, inv)
         lamc[q] = lamv[j]
-        cnt[q] = i0 + j
+        cnt[q] = i0 + j - s * sn
+        key[q] = np.int64(sk[s])
         kc[q] = kres[j]
         usc[q] = usv[j]
         vc[q] = vv[j]
-    _shot_open_lanes(lamv, i0, ks, m, ms, mo, f, g)
+    _shot_open_lanes(lamv, i0, sn, sk, m, ms, mo, f, g)
 
 
 @njit(cache=True, error_model="numpy")
-def _shot_open_lanes(lamv, i0, ks, m, ms, mo, f, g):
+def _shot_open_lanes(lamv, i0, sn, sk, m, ms, mo, f, g):
     """Finish the open lanes: l1 (m PTRS lanes, gathered), l2 (ms small means), l3 (mo other)."""
     kres = f[_F_K]
     lamc = f[_F_LAMC]
@@ -1205,35 +1224,42 @@ def _shot_open_lanes(lamv, i0, ks, m, ms, mo, f, g):
     l2 = g[_I_L2]
     l3 = g[_I_L3]
     cnt = g[_I_CNT]
+    key = g[_I_KEY]
     ok = g[_I_OK]
     d = 0  # attempt 0's squeeze is done
     while m:
         if d:
-            _ptrs_squeeze_stage(lamc, cnt, m, ks, d, kc, usc, vc, ok)
-            m = _keep_open(m, ok, l1, lamc, cnt, kc, usc, vc, kres)
+            _ptrs_squeeze_stage(lamc, cnt, key, m, d, kc, usc, vc, ok)
+            m = _keep_open(m, ok, l1, lamc, cnt, key, kc, usc, vc, kres)
         if m:
             _ptrs_exact_stage(lamc, kc, usc, vc, m, ok)
-            m = _keep_open_lanes(m, ok, l1, lamc, cnt, kc, kres)
+            m = _keep_open_lanes(m, ok, l1, lamc, cnt, key, kc, kres)
         d += 2
     if ms:
+        inv = 1.0 / sn
         for q in range(ms):
-            lamc[q] = lamv[l2[q]]
-            cnt[q] = i0 + l2[q]
+            j = l2[q]
+            s = _lane_segment(j, inv)
+            lamc[q] = lamv[j]
+            cnt[q] = i0 + j - s * sn
+            key[q] = np.int64(sk[s])
         kout = f[_F_KOUT]
-        _inversion_lanes(lamc, cnt, ms, ks, kc, f[_F_U], f[_F_P], f[_F_S], g[_I_POS], kout)
+        _inversion_lanes(lamc, cnt, key, ms, kc, f[_F_U], f[_F_P], f[_F_S], g[_I_POS], kout)
         for q in range(ms):
             kres[l2[q]] = kout[q]
     for q in range(mo):
         j = l3[q]
-        kres[j] = _poisson_exact(ks, i0 + j, lamv[j])
+        s = j // sn
+        kres[j] = _poisson_exact(sk[s], i0 + j - s * sn, lamv[j])
 
 
 @njit(cache=True, error_model="numpy")
-def _normal_wedge(cnt, m, kr, zc, ok):
-    """The ziggurat's second step for m gathered lanes whose first word fell outside its box:
-    the wedge test with the next word (layers >= 1; the base strip's tail is left, ok = 0)."""
+def _normal_wedge(cnt, key, m, zc, ok):
+    """The ziggurat's second step for m gathered lanes (counter, row key) whose first word fell outside
+    its box: the wedge test with the next word (layers >= 1; the base strip's tail is left, ok = 0)."""
     for q in range(m):
         base = np.uint64(cnt[q]) * _DRAWS
+        kr = np.uint64(key[q])
         w = _word(kr, base)
         idx = np.intp(w & _MASK8)
         x = np.float64(w >> _S11) * _TWO53_INV * _ZX[idx]
@@ -1246,9 +1272,11 @@ def _normal_wedge(cnt, m, kr, zc, ok):
 
 
 @njit(cache=True, error_model="numpy")
-def _read_block(n, i0, kr, zv, bad, lst, cnt, zc, ok):
-    """N(0, 1) of pixel i0 + j into zv: the ziggurat's first word for all lanes, its wedge test
-    for the ~1 % left (gathered), the exact sampler for the rest (the same values as ``_normal_exact``)."""
+def _read_block(n, i0, rk, zv, bad, lst, cnt, key, zc, ok):
+    """N(0, 1) of pixel i0 + j of one frame (row key rk[0]) into zv: the ziggurat's first word for all
+    lanes, its wedge test for the ~1 % left (gathered), the exact sampler for the rest (the same
+    values as ``_normal_exact``)."""
+    kr = rk[0]
     for j in range(n):
         x, good = _normal_first(_word(kr, np.uint64(i0 + j) * _DRAWS))
         zv[j] = x
@@ -1257,20 +1285,24 @@ def _read_block(n, i0, kr, zv, bad, lst, cnt, zc, ok):
     for j in range(n):
         lst[m] = j
         m += bad[j] != 0
-    _read_open_lanes(i0, kr, zv, lst, m, cnt, zc, ok)
+    _read_open_lanes(i0, n, rk, zv, lst, m, cnt, key, zc, ok)
 
 
 @njit(cache=True, error_model="numpy")
-def _read_open_lanes(i0, kr, zv, lst, m, cnt, zc, ok):
-    """The m lanes (list lst) whose first ziggurat word was rejected: wedge test, then exactly."""
+def _read_open_lanes(i0, sn, rk, zv, lst, m, cnt, key, zc, ok):
+    """The m lanes (list lst) whose first ziggurat word was rejected: wedge test, then exactly
+    (segments of sn lanes as in :func:`_shot_listed`, read-noise row keys rk)."""
     if m == 0:
         return
-    for q in range(m):
-        cnt[q] = i0 + lst[q]
-    _normal_wedge(cnt, m, kr, zc, ok)
+    inv = 1.0 / sn
     for q in range(m):
         j = lst[q]
-        zv[j] = zc[q] if ok[q] else _normal_exact(kr, i0 + j)
+        s = _lane_segment(j, inv)
+        cnt[q] = i0 + j - s * sn
+        key[q] = np.int64(rk[s])
+    _normal_wedge(cnt, key, m, zc, ok)
+    for q in range(m):
+        zv[lst[q]] = zc[q] if ok[q] else _normal_exact(np.uint64(key[q]), cnt[q])
 
 
 @njit(cache=True, error_model="numpy")
@@ -1303,43 +1335,70 @@ def _finish_block(kres, zv, lamv, n, off, read_noise_e, full_well_e, dn_per_e, m
 
 @njit(cache=True, error_model="numpy")
 def _camera_task(lamv, n, i0, frame, offset_blk, read_noise_e, full_well_e, dn_per_e, max_dn, shot, clip_full_well, quantize,
-                 key_shot, key_read, sub_dn, oblk, f, g):
+                 key_shot, key_read, sub_dn, oblk, f, g, seg):
     """Read out pixels i0..i0+n-1 of one frame (global index ``frame``) from their mean electrons lamv
-    into ``oblk`` (n,); ``offset_blk``: the offsets of these pixels [DN]."""
+    into ``oblk`` (n,), any chain; ``offset_blk``: the offsets of these pixels [DN]."""
     fr = np.uint64(frame)
+    seg[0, 0] = _major_key(np.uint64(key_shot), fr)
+    seg[1, 0] = _major_key(np.uint64(key_read), fr)
     if shot:
-        _shot_block(lamv, n, i0, _major_key(np.uint64(key_shot), fr), f, g)
+        _shot_block(lamv, n, i0, seg[0], f, g)
     if read_noise_e > 0.0:
-        _read_block(n, i0, _major_key(np.uint64(key_read), fr), f[_F_Z], g[_I_ZBAD], g[_I_L1], g[_I_CNT], f[_F_KC], g[_I_OK])
+        _read_block(n, i0, seg[1], f[_F_Z], g[_I_ZBAD], g[_I_L1], g[_I_CNT], g[_I_KEY], f[_F_KC], g[_I_OK])
     _finish_block(f[_F_K], f[_F_Z], lamv, n, offset_blk, read_noise_e, full_well_e, dn_per_e, max_dn, shot,
                   clip_full_well, quantize, sub_dn, oblk)
 
 
+@njit(cache=True, inline="always")
+def _segment_keys(key_shot, key_read, frame, s, seg):
+    """Row keys (shot, read noise) of global frame ``frame``, recorded as segment s's; returns them."""
+    fr = np.uint64(frame)
+    ks = _major_key(np.uint64(key_shot), fr)
+    kr = _major_key(np.uint64(key_read), fr)
+    seg[0, s] = ks
+    seg[1, s] = kr
+    return ks, kr
+
+
 @njit(cache=True, error_model="numpy")
-def _camera_task_rest(n, i0, ks, kr, offset_blk, read_noise_e, full_well_e, dn_per_e, max_dn, clip_full_well, quantize, sub_dn,
-                      oblk, f, g):
-    """The common chain (shot and read noise) after a fused first pass (``_first_pass_*``), into ``oblk`` (n,)."""
-    m, ms, mo, mz = _split_codes_z(g[_I_CODE], g[_I_ZBAD], n, g[_I_L1], g[_I_L2], g[_I_L3], g[_I_LZ])
-    _shot_listed(f[_F_LAM], i0, ks, m, ms, mo, f, g)
-    _read_open_lanes(i0, kr, f[_F_Z], g[_I_LZ], mz, g[_I_POS], f[_F_KOUT], g[_I_OK])
-    _finish_block(f[_F_K], f[_F_Z], f[_F_LAM], n, offset_blk, read_noise_e, full_well_e, dn_per_e, max_dn, True,
-                  clip_full_well, quantize, sub_dn, oblk)
+def _resolve_lanes(n_lanes, i0, sn, seg, f, g):
+    """The common chain (shot and read noise) after the first passes of a task's segments
+    (``_first_pass_*``, segment s in lanes s sn .. s sn + sn - 1, row keys seg[:, s]): every
+    lane's shot-noise electrons end in f[_F_K], its read-noise normal in f[_F_Z]. The open lanes of
+    all segments go through the later passes together (fewer, longer passes)."""
+    m, ms, mo, mz = _split_codes_z(g[_I_CODE], g[_I_ZBAD], n_lanes, g[_I_L1], g[_I_L2], g[_I_L3], g[_I_LZ])
+    _shot_listed(f[_F_LAM], i0, sn, seg[0], m, ms, mo, f, g)
+    _read_open_lanes(i0, sn, seg[1], f[_F_Z], g[_I_LZ], mz, g[_I_POS], g[_I_KEY], f[_F_KOUT], g[_I_OK])
+
+
+@njit(cache=True, error_model="numpy")
+def _finish_segment(f, s, n, offset_blk, read_noise_e, full_well_e, dn_per_e, max_dn, clip_full_well, quantize, sub_dn, oblk):
+    """Full well, read noise, gain, offset and ADC of segment s (n lanes) of a resolved task into ``oblk``."""
+    a = s * n
+    _finish_block(f[_F_K, a : a + n], f[_F_Z, a : a + n], f[_F_LAM, a : a + n], n, offset_blk, read_noise_e, full_well_e, dn_per_e,
+                  max_dn, True, clip_full_well, quantize, sub_dn, oblk)
 
 
 @njit(cache=True, inline="always")
-def _camera_tasks(n_frames, n_pix):
-    """How a read-out is cut: (blocks per frame, tasks = frames x blocks, chunks of tasks handed to
-    the threads). The numbers do not depend on the cut (counter-based draws)."""
-    n_blocks = (n_pix + _CAMERA_BLOCK - 1) // _CAMERA_BLOCK
-    n_tasks = n_frames * n_blocks
-    return n_blocks, n_tasks, min(n_tasks, 64)
+def _camera_tasks(n_frames, n_pix, per_frame):
+    """How a read-out of ``per_frame`` exposures per frame is cut into tasks of at most
+    ``_CAMERA_BLOCK`` lanes: (pixels per block, blocks per frame, frames per task, tasks, chunks of
+    tasks handed to the threads). A frame wider than a block is cut into blocks (a task each);
+    narrower frames are grouped, so that the passes over a task's lanes stay long. The numbers
+    do not depend on the cut (counter-based draws)."""
+    pix_block = _CAMERA_BLOCK // per_frame
+    n_blocks = (n_pix + pix_block - 1) // pix_block
+    group = max(1, pix_block // max(1, n_pix))
+    n_tasks = n_blocks * ((n_frames + group - 1) // group)
+    return pix_block, n_blocks, group, n_tasks, min(n_tasks, 64)
 
 
 @njit(cache=True, inline="always")
-def _camera_task_block(t, n_blocks, n_pix):
-    """Task t: frame b and pixels i0..i0+n-1 (frame-major blocks of ``_CAMERA_BLOCK`` pixels)."""
-    i0 = (t % n_blocks) * _CAMERA_BLOCK
-    return t // n_blocks, i0, min(_CAMERA_BLOCK, n_pix - i0)
+def _camera_task_block(t, pix_block, n_blocks, group, n_frames, n_pix):
+    """Task t: frames b0..b1-1 and pixels i0..i0+n-1 (frame-group-major blocks of ``pix_block`` pixels)."""
+    i0 = (t % n_blocks) * pix_block
+    b0 = (t // n_blocks) * group
+    return b0, min(b0 + group, n_frames), i0, min(pix_block, n_pix - i0)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -1380,28 +1439,30 @@ def camera_numba(
     Every value stays a float64 until the store (no integer overflow at any power).
     """
     n_frames, n_pix = power_w.shape
-    n_blocks, n_tasks, n_chunks = _camera_tasks(n_frames, n_pix)
+    pix_block, n_blocks, group, n_tasks, n_chunks = _camera_tasks(n_frames, n_pix, 1)
     for c in prange(n_chunks):
-        f = np.empty((_N_F, _CAMERA_BLOCK))
-        g = np.empty((_N_G, _CAMERA_BLOCK), dtype=np.int64)
+        f, g, seg = _camera_scratch()
         lamv = f[_F_LAM]
         for t in range(c * n_tasks // n_chunks, (c + 1) * n_tasks // n_chunks):
-            b, i0, n = _camera_task_block(t, n_blocks, n_pix)
-            pw = power_w[b, i0 : i0 + n]
+            b0, b1, i0, n = _camera_task_block(t, pix_block, n_blocks, group, n_frames, n_pix)
             ew = e_per_w[i0 : i0 + n]
             de = dark_e[i0 : i0 + n]
-            if shot and read_noise_e > 0.0:  # the common chain: one fused first pass
-                fr = np.uint64(frame0 + b)
-                ks = _major_key(np.uint64(key_shot), fr)
-                kr = _major_key(np.uint64(key_read), fr)
-                _first_pass_power(pw, ew, de, n, i0, ks, kr, f, g)
-                _camera_task_rest(n, i0, ks, kr, offset_dn[i0 : i0 + n], read_noise_e, full_well_e, dn_per_e, max_dn, clip_full_well,
-                                  quantize, None, out[b, i0 : i0 + n], f, g)
+            ob = offset_dn[i0 : i0 + n]
+            if shot and read_noise_e > 0.0:  # the common chain: fused first passes, the open lanes of all frames together
+                for b in range(b0, b1):
+                    ks, kr = _segment_keys(key_shot, key_read, frame0 + b, b - b0, seg)
+                    _first_pass_power(power_w[b, i0 : i0 + n], ew, de, n, i0, (b - b0) * n, ks, kr, f, g)
+                _resolve_lanes((b1 - b0) * n, i0, n, seg, f, g)
+                for b in range(b0, b1):
+                    _finish_segment(f, b - b0, n, ob, read_noise_e, full_well_e, dn_per_e, max_dn, clip_full_well, quantize, None,
+                                    out[b, i0 : i0 + n])
                 continue
-            for j in range(n):
-                lamv[j] = np.float64(pw[j]) * ew[j] + de[j]
-            _camera_task(lamv, n, i0, frame0 + b, offset_dn[i0 : i0 + n], read_noise_e, full_well_e, dn_per_e, max_dn, shot, clip_full_well,
-                         quantize, key_shot, key_read, None, out[b, i0 : i0 + n], f, g)
+            for b in range(b0, b1):
+                pw = power_w[b, i0 : i0 + n]
+                for j in range(n):
+                    lamv[j] = np.float64(pw[j]) * ew[j] + de[j]
+                _camera_task(lamv, n, i0, frame0 + b, ob, read_noise_e, full_well_e, dn_per_e, max_dn, shot, clip_full_well, quantize,
+                             key_shot, key_read, None, out[b, i0 : i0 + n], f, g, seg)
     return out
 
 
@@ -1417,16 +1478,30 @@ def camera_field_numba(split, alpha, c_re, c_im, scale, e_per_w, dark_e, offset_
     """
     n_frames = split.shape[0]
     n_pix = out.shape[1]
-    n_blocks, n_tasks, n_chunks = _camera_tasks(n_frames, n_pix)
+    pix_block, n_blocks, group, n_tasks, n_chunks = _camera_tasks(n_frames, n_pix, 1)
     for c in prange(n_chunks):
-        f = np.empty((_N_F, _CAMERA_BLOCK))
-        g = np.empty((_N_G, _CAMERA_BLOCK), dtype=np.int64)
+        f, g, seg = _camera_scratch()
         for t in range(c * n_tasks // n_chunks, (c + 1) * n_tasks // n_chunks):
-            b, i0, n = _camera_task_block(t, n_blocks, n_pix)
-            _field_block(split[b, i0 : i0 + n], split[b, n_pix + i0 : n_pix + i0 + n], c_re[i0 : i0 + n], c_im[i0 : i0 + n], alpha,
-                         scale, e_per_w[i0 : i0 + n], dark_e[i0 : i0 + n], n, i0, frame0 + b, offset_dn[i0 : i0 + n], read_noise_e,
-                         full_well_e, dn_per_e, max_dn, shot, clip_full_well, quantize, key_shot, key_read, sub_dn,
-                         out[b, i0 : i0 + n], f, g)
+            b0, b1, i0, n = _camera_task_block(t, pix_block, n_blocks, group, n_frames, n_pix)
+            cr = c_re[i0 : i0 + n]
+            ci = c_im[i0 : i0 + n]
+            ew = e_per_w[i0 : i0 + n]
+            de = dark_e[i0 : i0 + n]
+            ob = offset_dn[i0 : i0 + n]
+            if shot and read_noise_e > 0.0:  # the common chain: fused first passes, the open lanes of all frames together
+                for b in range(b0, b1):
+                    ks, kr = _segment_keys(key_shot, key_read, frame0 + b, b - b0, seg)
+                    _first_pass_field(split[b, i0 : i0 + n], split[b, n_pix + i0 : n_pix + i0 + n], cr, ci, alpha, scale, ew, de, n, i0,
+                                      (b - b0) * n, ks, kr, f, g)
+                _resolve_lanes((b1 - b0) * n, i0, n, seg, f, g)
+                for b in range(b0, b1):
+                    _finish_segment(f, b - b0, n, ob, read_noise_e, full_well_e, dn_per_e, max_dn, clip_full_well, quantize, sub_dn,
+                                    out[b, i0 : i0 + n])
+                continue
+            for b in range(b0, b1):
+                _field_block(split[b, i0 : i0 + n], split[b, n_pix + i0 : n_pix + i0 + n], cr, ci, alpha, scale, ew, de, n, i0, frame0 + b, ob,
+                             read_noise_e, full_well_e, dn_per_e, max_dn, shot, clip_full_well, quantize, key_shot, key_read, sub_dn,
+                             out[b, i0 : i0 + n], f, g, seg)
     return out
 
 
@@ -1448,50 +1523,63 @@ def camera_field_difference_numba(split, alpha, on_re, on_im, off_re, off_im, sc
     """
     n_frames = split.shape[0]
     n_pix = out.shape[1]
-    n_blocks, n_tasks, n_chunks = _camera_tasks(n_frames, n_pix)
+    pix_block, n_blocks, group, n_tasks, n_chunks = _camera_tasks(n_frames, n_pix, 2)
     for c in prange(n_chunks):
-        f = np.empty((_N_F, _CAMERA_BLOCK))
-        g = np.empty((_N_G, _CAMERA_BLOCK), dtype=np.int64)
-        off = np.empty(_CAMERA_BLOCK, dtype=np.float32)
+        f, g, seg = _camera_scratch()
+        off = np.empty(pix_block, dtype=np.float32)
         for t in range(c * n_tasks // n_chunks, (c + 1) * n_tasks // n_chunks):
-            b, i0, n = _camera_task_block(t, n_blocks, n_pix)
-            sr = split[b, i0 : i0 + n]
-            si = split[b, n_pix + i0 : n_pix + i0 + n]
+            b0, b1, i0, n = _camera_task_block(t, pix_block, n_blocks, group, n_frames, n_pix)
+            onr = on_re[i0 : i0 + n]
+            oni = on_im[i0 : i0 + n]
+            offr = off_re[i0 : i0 + n]
+            offi = off_im[i0 : i0 + n]
             ew = e_per_w[i0 : i0 + n]
             de = dark_e[i0 : i0 + n]
             ob = offset_dn[i0 : i0 + n]
-            o = out[b, i0 : i0 + n]
-            _field_block(sr, si, on_re[i0 : i0 + n], on_im[i0 : i0 + n], alpha, scale, ew, de, n, i0, frame_on0 + b, ob, read_noise_e,
-                         full_well_e, dn_per_e, max_dn, shot, clip_full_well, quantize, key_shot, key_read, 0.0, o, f, g)
-            _field_block(sr, si, off_re[i0 : i0 + n], off_im[i0 : i0 + n], alpha, scale, ew, de, n, i0, frame_off0 + b, ob, read_noise_e,
-                         full_well_e, dn_per_e, max_dn, shot, clip_full_well, quantize, key_shot, key_read, 0.0, off[:n], f, g)
             lv = level[i0 : i0 + n]
             nv = norm[i0 : i0 + n]
-            for j in range(n):
-                o[j] = ((o[j] - off[j]) - lv[j]) / nv[j]
+            common = shot and read_noise_e > 0.0
+            if common:  # fused first passes (segment 2 (b - b0): ON, + 1: OFF), the open lanes of all exposures together
+                for b in range(b0, b1):
+                    sr = split[b, i0 : i0 + n]
+                    si = split[b, n_pix + i0 : n_pix + i0 + n]
+                    s = 2 * (b - b0)
+                    ks, kr = _segment_keys(key_shot, key_read, frame_on0 + b, s, seg)
+                    _first_pass_field(sr, si, onr, oni, alpha, scale, ew, de, n, i0, s * n, ks, kr, f, g)
+                    ks, kr = _segment_keys(key_shot, key_read, frame_off0 + b, s + 1, seg)
+                    _first_pass_field(sr, si, offr, offi, alpha, scale, ew, de, n, i0, (s + 1) * n, ks, kr, f, g)
+                _resolve_lanes(2 * (b1 - b0) * n, i0, n, seg, f, g)
+            for b in range(b0, b1):
+                o = out[b, i0 : i0 + n]
+                if common:
+                    s = 2 * (b - b0)
+                    _finish_segment(f, s, n, ob, read_noise_e, full_well_e, dn_per_e, max_dn, clip_full_well, quantize, 0.0, o)
+                    _finish_segment(f, s + 1, n, ob, read_noise_e, full_well_e, dn_per_e, max_dn, clip_full_well, quantize, 0.0, off[:n])
+                else:
+                    sr = split[b, i0 : i0 + n]
+                    si = split[b, n_pix + i0 : n_pix + i0 + n]
+                    _field_block(sr, si, onr, oni, alpha, scale, ew, de, n, i0, frame_on0 + b, ob, read_noise_e, full_well_e, dn_per_e,
+                                 max_dn, shot, clip_full_well, quantize, key_shot, key_read, 0.0, o, f, g, seg)
+                    _field_block(sr, si, offr, offi, alpha, scale, ew, de, n, i0, frame_off0 + b, ob, read_noise_e, full_well_e, dn_per_e,
+                                 max_dn, shot, clip_full_well, quantize, key_shot, key_read, 0.0, off[:n], f, g, seg)
+                for j in range(n):
+                    o[j] = ((o[j] - off[j]) - lv[j]) / nv[j]
     return out
 
 
 @njit(cache=True, error_model="numpy")
 def _field_block(sr, si, cr, ci, alpha, scale, ew, de, n, i0, frame, offset_blk, read_noise_e, full_well_e, dn_per_e, max_dn, shot,
-                 clip_full_well, quantize, key_shot, key_read, sub_dn, oblk, f, g):
+                 clip_full_well, quantize, key_shot, key_read, sub_dn, oblk, f, g, seg):
     """Pixels i0..i0+n-1 of one frame (global index ``frame``) from their split field (sr, si) and
-    constant field (cr, ci): the power as :func:`intensity_numba` computes it, then the camera."""
-    if shot and read_noise_e > 0.0:  # the common chain: one fused first pass
-        fr = np.uint64(frame)
-        ks = _major_key(np.uint64(key_shot), fr)
-        kr = _major_key(np.uint64(key_read), fr)
-        _first_pass_field(sr, si, cr, ci, alpha, scale, ew, de, n, i0, ks, kr, f, g)
-        _camera_task_rest(n, i0, ks, kr, offset_blk, read_noise_e, full_well_e, dn_per_e, max_dn, clip_full_well, quantize, sub_dn,
-                          oblk, f, g)
-        return
+    constant field (cr, ci): the power as :func:`intensity_numba` computes it, then the camera
+    stage by stage (the chains other than shot + read noise, which the kernels fuse)."""
     lamv = f[_F_LAM]
     for j in range(n):
         re = alpha * sr[j] + cr[j]
         im = alpha * si[j] + ci[j]
         lamv[j] = np.float64(scale * (re * re + im * im)) * ew[j] + de[j]
     _camera_task(lamv, n, i0, frame, offset_blk, read_noise_e, full_well_e, dn_per_e, max_dn, shot, clip_full_well, quantize,
-                 key_shot, key_read, sub_dn, oblk, f, g)
+                 key_shot, key_read, sub_dn, oblk, f, g, seg)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")

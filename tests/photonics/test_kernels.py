@@ -71,10 +71,16 @@ def _camera_inputs(rng, n_frames=6, n_pix=5000):
 STAGES = [(True, True, True), (False, False, False), (True, False, True), (False, True, False), (True, False, False), (True, True, False)]
 
 
+#: frame shapes: wider than a block (cut into blocks, the last partial), and narrow frames that the
+#: kernels group into tasks of several frames (the last task partial)
+SHAPES = [(6, 5000), (13, 300)]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("shot,clip,quant", STAGES)
-def test_camera_twin_bit_identical(rng, shot, clip, quant):
+def test_camera_twin_bit_identical(rng, shot, clip, quant, shape):
     """camera_numba, its serial variant and camera_numpy: the same bits (no tolerance)."""
-    power, e_per_w, dark, offset = _camera_inputs(rng)
+    power, e_per_w, dark, offset = _camera_inputs(rng, *shape)
     args = (offset, 7.0, 3000.0, 1 / 8.0, 255.0, shot, clip, quant, np.uint64(11), np.uint64(12), 1000)
     out = np.empty(power.shape, dtype=np.float64)
     K.camera_numba(power, e_per_w, dark, *args, out)
@@ -102,10 +108,11 @@ def test_camera_twin_large_batch():
     assert np.array_equal(out, ref)
 
 
+@pytest.mark.parametrize("shape", [(5, 3000), (9, 250)])
 @pytest.mark.parametrize("sub", [None, 10.0])
-def test_camera_field_kernels_equal_intensity_then_camera(rng, sub):
+def test_camera_field_kernels_equal_intensity_then_camera(rng, sub, shape):
     """The fused kernels (split field -> DN) give intensity_numba followed by camera_numba, bit for bit."""
-    n_frames, n_pix = 5, 3000
+    n_frames, n_pix = shape
     split = (rng.normal(size=(n_frames, 2 * n_pix)) * 3e-7).astype(np.float32)
     c_re = (rng.normal(size=n_pix) * 1e-7).astype(np.float32)
     c_im = (rng.normal(size=n_pix) * 1e-7).astype(np.float32)
@@ -132,12 +139,13 @@ def test_camera_field_kernels_equal_intensity_then_camera(rng, sub):
 
 
 
+@pytest.mark.parametrize("shape", [(4, 2 * K._CAMERA_BLOCK + 452), (11, 200)])  # blocks, the last partial; grouped frames
 @pytest.mark.parametrize("shot,read_noise_e", [(True, 7.0), (True, 0.0), (False, 7.0), (False, 0.0)])
-def test_camera_field_difference_kernel_equals_two_readouts(rng, shot, read_noise_e):
+def test_camera_field_difference_kernel_equals_two_readouts(rng, shot, read_noise_e, shape):
     """The exact scheme's fused kernel: two camera_field_numba read-outs (ON frames from frame_on0,
     OFF frames from frame_off0), then (on - off - level) / norm in float32, bit for bit; the serial
     variant and the numpy twin agree."""
-    n_frames, n_pix = 4, 2500  # three blocks, the last one partial
+    n_frames, n_pix = shape
     split = (rng.normal(size=(n_frames, 2 * n_pix)) * 3e-7).astype(np.float32)
     on_re, on_im, off_re, off_im = ((rng.normal(size=n_pix) * s).astype(np.float32) for s in (4e-7, 4e-7, 1e-8, 1e-8))
     alpha, scale = np.float32(0.7), np.float32(3.0)

@@ -230,20 +230,30 @@ def test_bit_exact_log_and_exp():
     assert np.array_equal(exp_torch(torch.from_numpy(y)).numpy(), ey)
 
 
-def test_camera_block_pipeline_equals_the_scalar_sampler():
-    """The vectorised passes of camera_numba regroup lanes only: each pixel gets poisson_numba's value."""
+@pytest.mark.parametrize("read_noise_e", [0.0, 1e-300])
+@pytest.mark.parametrize("n_pix", [2 * K._CAMERA_BLOCK + 904, 300, 1])  # whole blocks and a partial one; grouped frames
+def test_camera_block_pipeline_equals_the_scalar_sampler(n_pix, read_noise_e):
+    """The vectorised passes of camera_numba regroup lanes only: each pixel gets poisson_numba's value.
+
+    Without read noise the kernel runs stage by stage; with it (1e-300 e-, removed by the ADC's
+    rounding) it runs the fused chain, whose later passes take the open lanes of several frames
+    together when frames are narrow."""
     rng = np.random.default_rng(8)
-    n_frames, n_pix = 7, 5000  # blocks of 1024 and a partial one
+    n_frames = 7
     mean = np.exp(rng.uniform(math.log(1e-2), math.log(3e8), (n_frames, n_pix)))
     mean[0, :40] = 0.0
     mean[1, :40] = np.inf
     ones = np.ones(n_pix)
     zeros = np.zeros(n_pix)
     out = np.empty((n_frames, n_pix))
-    # identity chain: no read noise, no full well, 1 DN per electron, no offset, no ADC
-    K.camera_numba(mean, ones, zeros, zeros, 0.0, 1e300, 1.0, 1e300, True, False, False, np.uint64(21), np.uint64(22), 30, out)
+    # identity chain: no full well, 1 DN per electron, no offset; rounding and a huge full scale with read noise
+    quantize = read_noise_e > 0.0
+    K.camera_numba(mean, ones, zeros, zeros, read_noise_e, 1e300, 1.0, 1e300, True, False, quantize, np.uint64(21), np.uint64(22), 30,
+                   out)
     km = K.major_keys_numpy(21, np.arange(30, 30 + n_frames, dtype=np.uint64))
     ref = K.poisson_numba(np.repeat(km, n_pix), np.tile(np.arange(n_pix, dtype=np.uint64), n_frames), mean.ravel())
+    if quantize:
+        ref = np.minimum(ref, 1e300)
     assert np.array_equal(out.ravel(), ref)
 
 
