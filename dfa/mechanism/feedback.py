@@ -62,7 +62,15 @@ import torch
 from numba import prange
 from torch import nn
 
-from dfa.mechanism.quantize import ENCODINGS, ErrorQuantizer, _pairwise_sum_small, _ternary_keys_kernel, pairwise_row_sum_torch, ternarize_error
+from dfa.mechanism.quantize import (
+    ENCODINGS,
+    ErrorQuantizer,
+    _bitplane_keys_kernel,
+    _pairwise_sum_small,
+    _ternary_keys_kernel,
+    pairwise_row_sum_torch,
+    ternarize_error,
+)
 from photonics.budget import linear_projection_budget
 from photonics.errors import ConfigError, FileFormatError, ShapeError, ValidationError
 from photonics.kernels import njit_variant
@@ -664,26 +672,31 @@ def _display_plan_impl(flat_keys, skip_blank, dedupe, n_in):
 _display_plan = njit_variant(_display_plan_impl, "_display_plan")
 
 
-def _ternary_display_impl(e, thr, skip_blank, dedupe):
-    """Ternary quantise-encode of a batch (M, n <= 64) and its display plan, in one numba call.
+def _fused_display_impl(e, ternary, thr, n_bits, skip_blank, dedupe):
+    """Quantise-encode of a batch (M, n <= 64) and its display plan, in one numba call: the ternary
+    encoding (threshold thr) or the deterministic bit planes (n_bits per sign).
 
     Returns (idx, frames, code, a, q2): the rows with a nonzero error (a > 0) in order, the frames
-    to display and the code (2, len(idx)) of those rows (:func:`_display_plan` of their keys in
-    frame-major order), and the magnitude a and |q|^2 of those rows
-    (:meth:`~dfa.mechanism.quantize.ErrorQuantizer.ternary_keys`, the same numbers).
+    to display and the code (n_f, len(idx)) of those rows (:func:`_display_plan` of their keys in
+    frame-major order), and the magnitude (ternary) or scale (bit planes) a and |q|^2 of those rows
+    (:meth:`~dfa.mechanism.quantize.ErrorQuantizer.planes`, the same numbers).
     """
     m, n = e.shape
-    keys = np.empty((2, m), dtype=np.uint64)
+    n_f = 2 if ternary else 2 * n_bits
+    keys = np.empty((n_f, m), dtype=np.uint64)
     a = np.empty(m)
     q2 = np.empty(m)
-    _ternary_keys_kernel(e, thr, keys, a, q2)
+    if ternary:
+        _ternary_keys_kernel(e, thr, keys, a, q2)
+    else:
+        _bitplane_keys_kernel(e, np.float64(2**n_bits - 1), n_bits, keys, a, q2)
     idx = np.empty(m, dtype=np.int64)
     ma = 0
     for i in range(m):
         idx[ma] = i
         ma += a[i] > 0
-    flat = np.empty(2 * ma, dtype=np.uint64)
-    for f in range(2):
+    flat = np.empty(n_f * ma, dtype=np.uint64)
+    for f in range(n_f):
         for t in range(ma):
             flat[f * ma + t] = keys[f, idx[t]]
     frames, code = _display_plan(flat, skip_blank, dedupe, n)
@@ -692,10 +705,10 @@ def _ternary_display_impl(e, thr, skip_blank, dedupe):
     for t in range(ma):
         aa[t] = a[idx[t]]
         qa2[t] = q2[idx[t]]
-    return idx[:ma], frames, code.reshape(2, ma), aa, qa2
+    return idx[:ma], frames, code.reshape(n_f, ma), aa, qa2
 
 
-_ternary_display = njit_variant(_ternary_display_impl, "_ternary_display")
+_fused_display = njit_variant(_fused_display_impl, "_fused_display")
 
 
 _NO_ROWS = np.zeros(0)
@@ -1154,10 +1167,12 @@ class OpticalFeedback(FeedbackProvider):
     def _project_numpy(self, error):
         e = error.to(device="cpu", dtype=torch.float64).numpy()
         n_rows = e.shape[0]
-        fused = self.quantizer.encoding == "ternary" and self.n_in <= 64
-        if fused:  # one numba pass: quantise, encode and deduplicate (frames rebuilt from their sort keys)
-            idx, frames, code, aa, qa2 = _ternary_display(np.ascontiguousarray(e), float(self.quantizer.threshold),
-                                                          self.blank_frames == "skip", self.dedupe)
+        ternary = self.quantizer.encoding == "ternary"
+        # one numba pass (ternary, or deterministic bit planes): quantise, encode and deduplicate (frames rebuilt from their sort keys)
+        fused = self.n_in <= 64 and (ternary or not isinstance(self.quantizer, StochasticQuantizer))
+        if fused:
+            idx, frames, code, aa, qa2 = _fused_display(np.ascontiguousarray(e), ternary, float(self.quantizer.threshold),
+                                                        int(self.quantizer.n_bits), self.blank_frames == "skip", self.dedupe)
         else:
             frames, a, q2 = self.quantizer.planes(e, self._uniforms(e.shape))
             idx = np.flatnonzero(a > 0)

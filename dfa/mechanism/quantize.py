@@ -163,6 +163,36 @@ def _ternary_keys_kernel(e, thr, keys, a, q2):
         q2[i] = np.float64(nk)
 
 
+@njit(cache=True)
+def _bitplane_keys_kernel(e, levels, n_bits, keys, s, q2):
+    """One pass per row of e (M, n <= 64) for the deterministic bit-plane encoding: the 2 n_bits
+    frames as sort keys (bit 63 - j: mirror j; frame k: bit k of max(q, 0), frame n_bits + k: bit k
+    of max(-q, 0)), the scale s and |q|^2, with q = rint(e / max|e| * levels) (the numbers of
+    :meth:`ErrorQuantizer.planes`, whose |q|^2 is a sum of integers: exact in any order)."""
+    m, n = e.shape
+    for i in range(m):
+        amax = 0.0
+        for j in range(n):
+            v = abs(e[i, j])
+            if v > amax:
+                amax = v
+        safe = amax if amax > 0 else 1.0
+        for f in range(2 * n_bits):
+            keys[f, i] = np.uint64(0)
+        qq = 0.0
+        for j in range(n):
+            q = np.rint(e[i, j] / safe * levels)
+            qq += q * q
+            mag = np.int64(abs(q))
+            f0 = 0 if q > 0 else n_bits
+            bit = np.uint64(1) << np.uint64(63 - j)
+            for k in range(n_bits):
+                if (mag >> k) & 1:
+                    keys[f0 + k, i] |= bit
+        s[i] = amax / levels if amax > 0 else 0.0
+        q2[i] = qq
+
+
 @dataclass(frozen=True)
 class ErrorQuantizer:
     """e (M, n) -> (q, s) with e ~ s[:, None] * q (see the module docstring).

@@ -141,11 +141,13 @@ def test_lean_step_equals_the_earlier_step_bit_for_bit(variant):
     assert np.array_equal(fb.opu.linear(x), ref.opu.linear(x))
 
 
-@pytest.mark.parametrize("blank,rule,dedupe,enc", list(itertools.product(("measure", "skip"), ("snr", "signal"), (True, False), ("ternary", "bitplanes"))))
+@pytest.mark.parametrize("blank,rule,dedupe,enc", list(itertools.product(("measure", "skip"), ("snr", "signal"), (True, False),
+                                                                          ("ternary", "bitplanes", "bitplanes-nearest"))))
 def test_torch_backend_on_cpu_equals_numpy_bit_for_bit(blank, rule, dedupe, enc):
     """Every mode: the torch path (quantise, encode, dedupe, TorchOPU, decode, gain, gate) gives numpy's bits."""
     cfg = DeviceConfig.preset("lab-cmos", n_in=10, n_out=40, camera__read_noise_e=60.0)
-    qz = FeedbackConfig(encoding=enc, n_bits=2, rounding="stochastic" if enc == "bitplanes" else "nearest").quantizer()
+    rounding = "stochastic" if enc == "bitplanes" else "nearest"
+    qz = FeedbackConfig(encoding=enc.split("-")[0], n_bits=2, rounding=rounding).quantizer()
     # a gate threshold near this device's signal fraction (~0.6): some variants run with it open, some closed
     kw = dict(quantizer=qz, dedupe=dedupe, n_probes=6, blank_frames=blank, gain_rule=rule, min_signal_fraction=0.62)
     a = OpticalFeedback(OPU(cfg, seed=9), backend="numpy", **kw)
@@ -265,7 +267,7 @@ def test_display_plan_is_the_unique_of_the_rows(skip_blank, dedupe):
 
 def test_ternary_display_is_keys_then_plan():
     """The fused ternary pass: idx = rows with a > 0, their a and |q|^2 from ternary_keys, and the plan of their keys."""
-    from dfa.mechanism.feedback import _display_plan, _ternary_display
+    from dfa.mechanism.feedback import _display_plan, _fused_display
 
     rng = np.random.default_rng(8)
     e = rng.normal(size=(40, 10))
@@ -273,12 +275,37 @@ def test_ternary_display_is_keys_then_plan():
     e[5] = 0.0
     e[5, 2] = 0.4  # one sign only
     for skip in (False, True):
-        idx, frames, code, a, q2 = _ternary_display(e, 0.35, skip, True)
+        idx, frames, code, a, q2 = _fused_display(e, True, 0.35, 3, skip, True)
         keys, a_ref, q2_ref = ErrorQuantizer("ternary", 0.35).ternary_keys(e)
         act = np.flatnonzero(a_ref > 0)
         assert np.array_equal(idx, act) and np.array_equal(a, a_ref[act]) and np.array_equal(q2, q2_ref[act])
         f_ref, c_ref = _display_plan(np.ascontiguousarray(keys[:, act].reshape(-1)), skip, True, 10)
         assert np.array_equal(frames, f_ref) and np.array_equal(code, c_ref.reshape(2, act.size))
+
+
+@pytest.mark.parametrize("n_bits", [1, 3, 8])
+def test_bitplane_display_is_planes_then_plan(n_bits):
+    """The fused bit-plane pass: idx = rows with s > 0, their s and |q|^2, the frames and the code of
+    ErrorQuantizer.planes followed by the sort keys of its frames and the plan (ties of rint included)."""
+    from dfa.mechanism.feedback import _display_plan, _frame_keys_numpy, _fused_display
+
+    rng = np.random.default_rng(9)
+    qz = ErrorQuantizer("bitplanes", n_bits=n_bits)
+    for n in (1, 10, 64):
+        e = rng.normal(size=(50, n)) * np.exp(rng.uniform(-4, 4, size=(50, 1)))
+        e[[3, 17]] = 0.0
+        if n >= 4:
+            e[6] = 0.0
+            e[6, :4] = [8.0, 4.0, -4.0, 2.0]  # e / max|e| = +-1/2: q = +-levels / 2, a tie of rint (levels is odd)
+            e[7] = -np.abs(e[7])  # one sign only
+        frames_ref, s_ref, q2_ref = qz.planes(e)
+        act = np.flatnonzero(s_ref > 0)
+        keys = _frame_keys_numpy(frames_ref[:, act].reshape(-1, n)).astype(np.uint64)
+        for skip, dedupe in itertools.product((False, True), (False, True)):
+            idx, frames, code, s, q2 = _fused_display(e, False, 0.35, n_bits, skip, dedupe)
+            assert np.array_equal(idx, act) and np.array_equal(s, s_ref[act]) and np.array_equal(q2, q2_ref[act])
+            f_ref, c_ref = _display_plan(np.ascontiguousarray(keys), skip, dedupe, n)
+            assert np.array_equal(frames, f_ref) and np.array_equal(code, c_ref.reshape(2 * n_bits, act.size))
 
 
 @pytest.mark.parametrize("per_row", [False, True])
