@@ -891,7 +891,8 @@ def poisson_numpy(kmajor: np.ndarray, counter: np.ndarray, lam: np.ndarray) -> n
 # --------------------------------------------------------------------------------------------
 # the camera read-out
 # --------------------------------------------------------------------------------------------
-#: Pixels processed together by the camera kernels (scratch arrays stay in the L1/L2 cache).
+#: Lanes (pixel samples) of one camera task: a block of a wide frame, or several narrow frames (and
+#: exposures) together (:func:`_camera_tasks`); its scratch rows stay in the L2 cache.
 _CAMERA_BLOCK = 2048
 # scratch rows (float64 and int64) of one camera task
 _F_LAM, _F_K, _F_Z, _F_LAMC, _F_KC, _F_KOUT, _F_U, _F_P, _F_S, _F_US, _F_V = range(11)
