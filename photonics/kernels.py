@@ -943,57 +943,51 @@ def _shot_first(lamv, n, i0, ks, kres, usv, vv, code):
         code[j] = c
 
 
+@njit(cache=True, inline="always")
+def _first_pass_rows(f, g, o, n):
+    """The rows a first pass writes, lanes o..o+n-1: (mean, k, us, v, z, code, zbad). Contiguous
+    slices: indexing the whole rows at o + j would keep the pass from vectorising."""
+    return (f[_F_LAM, o : o + n], f[_F_K, o : o + n], f[_F_US, o : o + n], f[_F_V, o : o + n], f[_F_Z, o : o + n],
+            g[_I_CODE, o : o + n], g[_I_ZBAD, o : o + n])
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _first_pass_lane(j, lam, i0, ks, kr, lamv, kres, usv, vv, zv, code, zbad):
+    """Lane j of a first pass (pixel i0 + j, mean lam electrons): attempt 0 of the shot noise
+    (``_shot_lane``) and the read noise's first ziggurat word."""
+    base = np.uint64(i0 + j) * _DRAWS
+    k, us, v, c = _shot_lane(lam, base, ks)
+    z, zok = _normal_first(_word(kr, base))
+    lamv[j] = lam
+    kres[j] = k
+    usv[j] = us
+    vv[j] = v
+    code[j] = c
+    zv[j] = z
+    zbad[j] = not zok
+
+
 @njit(cache=True, error_model="numpy")
 def _first_pass_power(pw, ew, de, n, i0, o, ks, kr, f, g):
     """Mean electrons from the power, attempt 0 of the shot noise and the read noise's first
     ziggurat word of pixels i0..i0+n-1 of one frame (row keys ks, kr), in one vectorised loop (the
     common chain); pixel i0 + j goes to lane o + j."""
-    lamv = f[_F_LAM, o : o + n]  # row slices (contiguous): an offset index would keep the loop from vectorising
-    kres = f[_F_K, o : o + n]
-    usv = f[_F_US, o : o + n]
-    vv = f[_F_V, o : o + n]
-    zv = f[_F_Z, o : o + n]
-    code = g[_I_CODE, o : o + n]
-    zbad = g[_I_ZBAD, o : o + n]
+    lamv, kres, usv, vv, zv, code, zbad = _first_pass_rows(f, g, o, n)
     for j in range(n):
         lam = np.float64(pw[j]) * ew[j] + de[j]
-        base = np.uint64(i0 + j) * _DRAWS
-        k, us, v, c = _shot_lane(lam, base, ks)
-        z, zok = _normal_first(_word(kr, base))
-        lamv[j] = lam
-        kres[j] = k
-        usv[j] = us
-        vv[j] = v
-        code[j] = c
-        zv[j] = z
-        zbad[j] = not zok
+        _first_pass_lane(j, lam, i0, ks, kr, lamv, kres, usv, vv, zv, code, zbad)
 
 
 @njit(cache=True, error_model="numpy")
 def _first_pass_field(sr, si, cr, ci, alpha, scale, ew, de, n, i0, o, ks, kr, f, g):
     """:func:`_first_pass_power` with the power computed from the split field as
     :func:`intensity_numba` computes it (float32)."""
-    lamv = f[_F_LAM, o : o + n]  # row slices (contiguous): an offset index would keep the loop from vectorising
-    kres = f[_F_K, o : o + n]
-    usv = f[_F_US, o : o + n]
-    vv = f[_F_V, o : o + n]
-    zv = f[_F_Z, o : o + n]
-    code = g[_I_CODE, o : o + n]
-    zbad = g[_I_ZBAD, o : o + n]
+    lamv, kres, usv, vv, zv, code, zbad = _first_pass_rows(f, g, o, n)
     for j in range(n):
         re = alpha * sr[j] + cr[j]
         im = alpha * si[j] + ci[j]
         lam = np.float64(scale * (re * re + im * im)) * ew[j] + de[j]
-        base = np.uint64(i0 + j) * _DRAWS
-        k, us, v, c = _shot_lane(lam, base, ks)
-        z, zok = _normal_first(_word(kr, base))
-        lamv[j] = lam
-        kres[j] = k
-        usv[j] = us
-        vv[j] = v
-        code[j] = c
-        zv[j] = z
-        zbad[j] = not zok
+        _first_pass_lane(j, lam, i0, ks, kr, lamv, kres, usv, vv, zv, code, zbad)
 
 
 @njit(cache=True, error_model="numpy")

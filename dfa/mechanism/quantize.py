@@ -128,6 +128,17 @@ def _pairwise_sum_small(x, n):
     return res
 
 
+@njit(cache=True, inline="always")
+def _row_abs_max(e, i):
+    """max_j |e[i, j]| (0 for an all-zero row)."""
+    amax = 0.0
+    for j in range(e.shape[1]):
+        v = abs(e[i, j])
+        if v > amax:
+            amax = v
+    return amax
+
+
 @njit(cache=True)
 def _ternary_keys_kernel(e, thr, keys, a, q2):
     """One pass per row of e (M, n <= 64): the two ternary frames as sort keys (bit 63 - j: mirror j),
@@ -135,11 +146,7 @@ def _ternary_keys_kernel(e, thr, keys, a, q2):
     m, n = e.shape
     buf = np.empty(n)
     for i in range(m):
-        amax = 0.0
-        for j in range(n):
-            v = abs(e[i, j])
-            if v > amax:
-                amax = v
+        amax = _row_abs_max(e, i)
         safe = amax if amax > 0 else 1.0
         kp = np.uint64(0)
         kn = np.uint64(0)
@@ -171,11 +178,7 @@ def _bitplane_keys_kernel(e, levels, n_bits, keys, s, q2):
     :meth:`ErrorQuantizer.planes`, whose |q|^2 is a sum of integers: exact in any order)."""
     m, n = e.shape
     for i in range(m):
-        amax = 0.0
-        for j in range(n):
-            v = abs(e[i, j])
-            if v > amax:
-                amax = v
+        amax = _row_abs_max(e, i)
         safe = amax if amax > 0 else 1.0
         for f in range(2 * n_bits):
             keys[f, i] = np.uint64(0)
