@@ -605,21 +605,43 @@ class OPU:
             else:
                 r = on.reshape(1, n_f, batch, self.n_out).transpose(1, 0, 2, 3)
             return r[:, :, 0] if single else r
-        level, norm = self._linear_constants(cal, scheme)
-        # float32 DN straight from the camera kernel; the arithmetic is done in place, in the
-        # order (on - off - Z) / N of the formula above (same numbers as with DN arrays)
-        if scheme == "exact" and self.medium.is_static:
-            y = self._linear_difference(flat, exposure_s, level, norm)
-        else:
-            y = self._acquire(flat, ref_on=True, exposure_s=exposure_s, sub_dn=0.0)
-            if scheme == "exact":
-                off = self._acquire(flat, ref_on=False, exposure_s=exposure_s, sub_dn=0.0)
-                np.subtract(y, off, out=y)
-            np.subtract(y, level, out=y)
-            np.divide(y, norm, out=y)
-        y = y.reshape(n_f, batch, self._n_out)
+        y = self._linear_of(flat, scheme, exposure_s, cal).reshape(n_f, batch, self._n_out)
         y = encoder.decode(y) if encoder is not None else y[0]
         return y[0] if single else y
+
+    def linear_frames(self, frames_u8: np.ndarray, *, exposure_s: float | None = None) -> np.ndarray:
+        """Inner fast path of :meth:`linear`: DMD frames already in the device's format, no checks.
+
+        ``frames_u8``: uint8 0/1 frames (N, n_in), C-contiguous (what the optical feedback's
+        display plan builds); the configured scheme. The numbers and the clock of
+        ``linear(frames_u8, exposure_s=exposure_s)``, without validating the frames again
+        (the twin of :meth:`photonics.backends.torch_opu.TorchOPU.linear_frames`). Frames of another
+        dtype, shape or values give undefined results: use :meth:`linear` for input that was not
+        built this way. Returns float32 (N, n_out).
+        """
+        self._require_dmd("linear_frames")
+        exposure_s = self.camera.check_exposure(exposure_s)
+        cal = self._refcal
+        if cal is None or cal.exposure_s != exposure_s:
+            cal = self.calibrate_reference(exposure_s=exposure_s)
+        return self._linear_of(frames_u8, self.config.reference.scheme, exposure_s, cal)
+
+    def _linear_of(self, flat: np.ndarray, scheme: str, exposure_s: float, cal) -> np.ndarray:
+        """float32 y (N, n_out) of validated uint8 frames (N, n_in) with the reference calibration ``cal``.
+
+        The camera kernels return float32 DN; the arithmetic is done in place, in the order
+        (on - off - Z) / N of :meth:`linear`'s formula (the same numbers as with DN arrays).
+        """
+        level, norm = self._linear_constants(cal, scheme)
+        if scheme == "exact" and self.medium.is_static:
+            return self._linear_difference(flat, exposure_s, level, norm)
+        y = self._acquire(flat, ref_on=True, exposure_s=exposure_s, sub_dn=0.0)
+        if scheme == "exact":
+            off = self._acquire(flat, ref_on=False, exposure_s=exposure_s, sub_dn=0.0)
+            np.subtract(y, off, out=y)
+        np.subtract(y, level, out=y)
+        np.divide(y, norm, out=y)
+        return y
 
     # ---- ground truth (tests, small sizes) ------------------------------------------------------
     def _check_dense_size(self, n_cols: int) -> None:

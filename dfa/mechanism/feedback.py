@@ -1120,7 +1120,8 @@ class OpticalFeedback(FeedbackProvider):
     # ---- projection: numpy -----------------------------------------------------------------
     def _measure(self, frames: np.ndarray, n_requested: int) -> np.ndarray:
         """``opu.linear`` of the frames to display (U, n_in) uint8, counted: U displayed of ``n_requested``."""
-        measured = self.opu.linear(frames) if frames.shape[0] else np.zeros((0, self.n_out), dtype=np.float32)
+        # the frames come from the display plan (uint8 0/1, C-contiguous): linear's inner path, as on the torch backend
+        measured = self.opu.linear_frames(frames) if frames.shape[0] else np.zeros((0, self.n_out), dtype=np.float32)
         self.frames_displayed += measured.shape[0]
         self.frames_requested += n_requested
         return measured

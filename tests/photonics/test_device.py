@@ -281,6 +281,24 @@ def test_exact_linear_shares_the_field_but_not_the_numbers(rng, monkeypatch, chu
     assert np.array_equal(a.project(x[:3], raw=True), b.project(x[:3], raw=True))
 
 
+@pytest.mark.parametrize("over", [{}, {"reference__scheme": "strong-reference"}, {"medium__decorrelation_time_s": 0.5}],
+                         ids=["exact-static", "strong-reference", "exact-drifting"])
+def test_linear_frames_is_linear_without_the_checks(rng, over):
+    """OPU.linear_frames (uint8 frames made by the caller, no validation) gives linear()'s numbers and
+    leaves the clock where linear() does, for every scheme and a drifting medium, at the default and
+    at another exposure (a new reference calibration)."""
+    cfg = DeviceConfig.preset("lab-cmos", n_in=12, n_out=40, **over)
+    a, b = OPU(cfg, seed=5), OPU(cfg, seed=5)
+    x = binary_frames(rng, 9, 12)
+    for t in (None, 2.0e-4, None):
+        y = a.linear_frames(np.ascontiguousarray(x, dtype=np.uint8), exposure_s=t)
+        assert y.dtype == np.float32 and np.array_equal(y, b.linear(x, exposure_s=t))
+        assert a.frames_used == b.frames_used and a.device_time_s == b.device_time_s
+    slm = OPU(DeviceConfig.preset("lab-cmos", n_in=12, n_out=40, modulator="slm"), seed=5)
+    with pytest.raises(ValidationError, match="linear_frames needs the binary DMD"):
+        slm.linear_frames(np.zeros((2, 12), dtype=np.uint8))
+
+
 def test_exact_linear_keeps_the_kernel_arguments_of_16_exposures_at_most(rng):
     """The fused exact-scheme kernel's cached arguments (per-pixel maps) stay bounded in an exposure sweep,
     and every result, before and after its plan was evicted and rebuilt, is the formula applied to the
