@@ -388,7 +388,7 @@ class OPU:
         n = max(1, CHUNK_BYTES // self._bytes_per_frame)
         res = getattr(self.medium, "time_resolution_s", None)
         if res is not None:
-            n = max(1, min(n, int(res / self.config.frame_period_s)))
+            n = max(1, min(n, int(res / self._frame_period_s)))
         return n
 
     def _acquire(self, frames_u8: np.ndarray, *, ref_on: bool, exposure_s: float | None, laser_on: bool = True,

@@ -382,6 +382,14 @@ def gaussian_block_numpy(key: int, row0: int, n_rows: int, col0: int, n_cols: in
 # --------------------------------------------------------------------------------------------
 
 
+@njit(cache=True, inline="always")
+def _field_power(alpha, scale, s_re, s_im, c_re, c_im):
+    """scale |alpha s + c|^2 of one pixel in float32, in this order (every kernel's optical power)."""
+    re = alpha * s_re + c_re
+    im = alpha * s_im + c_im
+    return scale * (re * re + im * im)
+
+
 @njit(cache=True, parallel=True)
 def intensity_numba(split, alpha, c_re, c_im, scale, out):
     """``out[b, i] = scale * ((alpha*split[b, i] + c_re[i])^2 + (alpha*split[b, n+i] + c_im[i])^2)``.
@@ -392,9 +400,7 @@ def intensity_numba(split, alpha, c_re, c_im, scale, out):
     n = out.shape[1]
     for b in prange(out.shape[0]):
         for i in range(n):
-            re = alpha * split[b, i] + c_re[i]
-            im = alpha * split[b, n + i] + c_im[i]
-            out[b, i] = scale * (re * re + im * im)
+            out[b, i] = _field_power(alpha, scale, split[b, i], split[b, n + i], c_re[i], c_im[i])
     return out
 
 
@@ -910,11 +916,13 @@ def _camera_scratch():
 
 
 @njit(cache=True, inline="always")
-def _lane_segment(j, inv_sn):
-    """Segment j // sn of lane j (segments of sn lanes), from ``inv_sn = 1 / sn`` without an integer
-    division (which does not vectorise): (j + 1/2) / sn lies at least 1 / (2 sn) from an integer,
-    far beyond the product's rounding error for any j below 2^40."""
-    return np.intp((j + 0.5) * inv_sn)
+def _lane_source(j, i0, sn, inv_sn, keys):
+    """(pixel counter, row key as int64) of lane j of a task whose lanes form segments of sn, segment
+    s = j // sn holding pixels i0.. of the frame with row key keys[s]. The segment comes from
+    ``inv_sn = 1 / sn`` without an integer division (which does not vectorise): (j + 1/2) / sn lies
+    at least 1 / (2 sn) from an integer, far beyond the product's rounding error for j below 2^40."""
+    s = np.intp((j + 0.5) * inv_sn)
+    return i0 + j - s * sn, np.int64(keys[s])
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -984,9 +992,7 @@ def _first_pass_field(sr, si, cr, ci, alpha, scale, ew, de, n, i0, o, ks, kr, f,
     :func:`intensity_numba` computes it (float32)."""
     lamv, kres, usv, vv, zv, code, zbad = _first_pass_rows(f, g, o, n)
     for j in range(n):
-        re = alpha * sr[j] + cr[j]
-        im = alpha * si[j] + ci[j]
-        lam = np.float64(scale * (re * re + im * im)) * ew[j] + de[j]
+        lam = np.float64(_field_power(alpha, scale, sr[j], si[j], cr[j], ci[j])) * ew[j] + de[j]
         _first_pass_lane(j, lam, i0, ks, kr, lamv, kres, usv, vv, zv, code, zbad)
 
 
@@ -1197,10 +1203,8 @@ def _shot_listed(lamv, i0, sn, sk, m, ms, mo, f, g):
     inv = 1.0 / sn
     for q in range(m):
         j = l1[q]
-        s = _lane_segment(j, inv)
         lamc[q] = lamv[j]
-        cnt[q] = i0 + j - s * sn
-        key[q] = np.int64(sk[s])
+        cnt[q], key[q] = _lane_source(j, i0, sn, inv, sk)
         kc[q] = kres[j]
         usc[q] = usv[j]
         vc[q] = vv[j]
@@ -1230,22 +1234,20 @@ def _shot_open_lanes(lamv, i0, sn, sk, m, ms, mo, f, g):
             _ptrs_exact_stage(lamc, kc, usc, vc, m, ok)
             m = _keep_open_lanes(m, ok, l1, lamc, cnt, key, kc, kres)
         d += 2
+    inv = 1.0 / sn
     if ms:
-        inv = 1.0 / sn
         for q in range(ms):
             j = l2[q]
-            s = _lane_segment(j, inv)
             lamc[q] = lamv[j]
-            cnt[q] = i0 + j - s * sn
-            key[q] = np.int64(sk[s])
+            cnt[q], key[q] = _lane_source(j, i0, sn, inv, sk)
         kout = f[_F_KOUT]
         _inversion_lanes(lamc, cnt, key, ms, kc, f[_F_U], f[_F_P], f[_F_S], g[_I_POS], kout)
         for q in range(ms):
             kres[l2[q]] = kout[q]
     for q in range(mo):
         j = l3[q]
-        s = j // sn
-        kres[j] = _poisson_exact(sk[s], i0 + j - s * sn, lamv[j])
+        c, k = _lane_source(j, i0, sn, inv, sk)
+        kres[j] = _poisson_exact(np.uint64(k), c, lamv[j])
 
 
 @njit(cache=True, error_model="numpy")
@@ -1291,10 +1293,7 @@ def _read_open_lanes(i0, sn, rk, zv, lst, m, cnt, key, zc, ok):
         return
     inv = 1.0 / sn
     for q in range(m):
-        j = lst[q]
-        s = _lane_segment(j, inv)
-        cnt[q] = i0 + j - s * sn
-        key[q] = np.int64(rk[s])
+        cnt[q], key[q] = _lane_source(lst[q], i0, sn, inv, rk)
     _normal_wedge(cnt, key, m, zc, ok)
     for q in range(m):
         zv[lst[q]] = zc[q] if ok[q] else _normal_exact(np.uint64(key[q]), cnt[q])
@@ -1333,9 +1332,7 @@ def _camera_task(lamv, n, i0, frame, offset_blk, read_noise_e, full_well_e, dn_p
                  key_shot, key_read, sub_dn, oblk, f, g, seg):
     """Read out pixels i0..i0+n-1 of one frame (global index ``frame``) from their mean electrons lamv
     into ``oblk`` (n,), any chain; ``offset_blk``: the offsets of these pixels [DN]."""
-    fr = np.uint64(frame)
-    seg[0, 0] = _major_key(np.uint64(key_shot), fr)
-    seg[1, 0] = _major_key(np.uint64(key_read), fr)
+    _segment_keys(key_shot, key_read, frame, 0, seg)
     if shot:
         _shot_block(lamv, n, i0, seg[0], f, g)
     if read_noise_e > 0.0:
@@ -1386,6 +1383,12 @@ def _camera_tasks(n_frames, n_pix, per_frame):
     group = max(1, pix_block // max(1, n_pix))
     n_tasks = n_blocks * ((n_frames + group - 1) // group)
     return pix_block, n_blocks, group, n_tasks, min(n_tasks, 64)
+
+
+@njit(cache=True, inline="always")
+def _pixel_maps(e_per_w, dark_e, offset_dn, i0, n):
+    """The camera's per-pixel maps of pixels i0..i0+n-1: electrons per watt, dark electrons, offset [DN]."""
+    return e_per_w[i0 : i0 + n], dark_e[i0 : i0 + n], offset_dn[i0 : i0 + n]
 
 
 @njit(cache=True, inline="always")
@@ -1440,9 +1443,7 @@ def camera_numba(
         lamv = f[_F_LAM]
         for t in range(c * n_tasks // n_chunks, (c + 1) * n_tasks // n_chunks):
             b0, b1, i0, n = _camera_task_block(t, pix_block, n_blocks, group, n_frames, n_pix)
-            ew = e_per_w[i0 : i0 + n]
-            de = dark_e[i0 : i0 + n]
-            ob = offset_dn[i0 : i0 + n]
+            ew, de, ob = _pixel_maps(e_per_w, dark_e, offset_dn, i0, n)
             if shot and read_noise_e > 0.0:  # the common chain: fused first passes, the open lanes of all frames together
                 for b in range(b0, b1):
                     ks, kr = _segment_keys(key_shot, key_read, frame0 + b, b - b0, seg)
@@ -1480,9 +1481,7 @@ def camera_field_numba(split, alpha, c_re, c_im, scale, e_per_w, dark_e, offset_
             b0, b1, i0, n = _camera_task_block(t, pix_block, n_blocks, group, n_frames, n_pix)
             cr = c_re[i0 : i0 + n]
             ci = c_im[i0 : i0 + n]
-            ew = e_per_w[i0 : i0 + n]
-            de = dark_e[i0 : i0 + n]
-            ob = offset_dn[i0 : i0 + n]
+            ew, de, ob = _pixel_maps(e_per_w, dark_e, offset_dn, i0, n)
             if shot and read_noise_e > 0.0:  # the common chain: fused first passes, the open lanes of all frames together
                 for b in range(b0, b1):
                     ks, kr = _segment_keys(key_shot, key_read, frame0 + b, b - b0, seg)
@@ -1528,9 +1527,7 @@ def camera_field_difference_numba(split, alpha, on_re, on_im, off_re, off_im, sc
             oni = on_im[i0 : i0 + n]
             offr = off_re[i0 : i0 + n]
             offi = off_im[i0 : i0 + n]
-            ew = e_per_w[i0 : i0 + n]
-            de = dark_e[i0 : i0 + n]
-            ob = offset_dn[i0 : i0 + n]
+            ew, de, ob = _pixel_maps(e_per_w, dark_e, offset_dn, i0, n)
             lv = level[i0 : i0 + n]
             nv = norm[i0 : i0 + n]
             common = shot and read_noise_e > 0.0
@@ -1570,9 +1567,7 @@ def _field_block(sr, si, cr, ci, alpha, scale, ew, de, n, i0, frame, offset_blk,
     stage by stage (the chains other than shot + read noise, which the kernels fuse)."""
     lamv = f[_F_LAM]
     for j in range(n):
-        re = alpha * sr[j] + cr[j]
-        im = alpha * si[j] + ci[j]
-        lamv[j] = np.float64(scale * (re * re + im * im)) * ew[j] + de[j]
+        lamv[j] = np.float64(_field_power(alpha, scale, sr[j], si[j], cr[j], ci[j])) * ew[j] + de[j]
     _camera_task(lamv, n, i0, frame, offset_blk, read_noise_e, full_well_e, dn_per_e, max_dn, shot, clip_full_well, quantize,
                  key_shot, key_read, sub_dn, oblk, f, g, seg)
 
@@ -1610,9 +1605,7 @@ def camera_field_noiseless_numba(split, alpha, c_re, c_im, scale, e_per_w, dark_
         si = split[b, n_pix:]
         o = out[b]
         for i in range(n_pix):
-            re = alpha * sr[i] + c_re[i]
-            im = alpha * si[i] + c_im[i]
-            e = np.float64(scale * (re * re + im * im)) * e_per_w[i] + dark_e[i]
+            e = np.float64(_field_power(alpha, scale, sr[i], si[i], c_re[i], c_im[i])) * e_per_w[i] + dark_e[i]
             if clip_full_well:
                 e = min(e, full_well_e)
             dn = e * dn_per_e + offset_dn[i]

@@ -672,9 +672,9 @@ def _display_plan_impl(flat_keys, skip_blank, dedupe, n_in):
 _display_plan = njit_variant(_display_plan_impl, "_display_plan")
 
 
-def _fused_display_impl(e, ternary, thr, n_bits, skip_blank, dedupe):
+def _fused_display_impl(e, ternary, thr, n_bits, levels, skip_blank, dedupe):
     """Quantise-encode of a batch (M, n <= 64) and its display plan, in one numba call: the ternary
-    encoding (threshold thr) or the deterministic bit planes (n_bits per sign).
+    encoding (threshold thr) or the deterministic bit planes (n_bits per sign, largest |q| ``levels``).
 
     Returns (idx, frames, code, a, q2): the rows with a nonzero error (a > 0) in order, the frames
     to display and the code (n_f, len(idx)) of those rows (:func:`_display_plan` of their keys in
@@ -689,7 +689,7 @@ def _fused_display_impl(e, ternary, thr, n_bits, skip_blank, dedupe):
     if ternary:
         _ternary_keys_kernel(e, thr, keys, a, q2)
     else:
-        _bitplane_keys_kernel(e, np.float64(2**n_bits - 1), n_bits, keys, a, q2)
+        _bitplane_keys_kernel(e, levels, n_bits, keys, a, q2)
     idx = np.empty(m, dtype=np.int64)
     ma = 0
     for i in range(m):
@@ -1172,8 +1172,9 @@ class OpticalFeedback(FeedbackProvider):
         # one numba pass (ternary, or deterministic bit planes): quantise, encode and deduplicate (frames rebuilt from their sort keys)
         fused = self.n_in <= 64 and (ternary or not isinstance(self.quantizer, StochasticQuantizer))
         if fused:
-            idx, frames, code, aa, qa2 = _fused_display(np.ascontiguousarray(e), ternary, float(self.quantizer.threshold),
-                                                        int(self.quantizer.n_bits), self.blank_frames == "skip", self.dedupe)
+            qz = self.quantizer
+            idx, frames, code, aa, qa2 = _fused_display(np.ascontiguousarray(e), ternary, float(qz.threshold), int(qz.n_bits),
+                                                        float(qz.levels), self.blank_frames == "skip", self.dedupe)
         else:
             frames, a, q2 = self.quantizer.planes(e, self._uniforms(e.shape))
             idx = np.flatnonzero(a > 0)

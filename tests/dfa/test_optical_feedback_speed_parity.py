@@ -275,7 +275,7 @@ def test_ternary_display_is_keys_then_plan():
     e[5] = 0.0
     e[5, 2] = 0.4  # one sign only
     for skip in (False, True):
-        idx, frames, code, a, q2 = _fused_display(e, True, 0.35, 3, skip, True)
+        idx, frames, code, a, q2 = _fused_display(e, True, 0.35, 3, 7.0, skip, True)
         keys, a_ref, q2_ref = ErrorQuantizer("ternary", 0.35).ternary_keys(e)
         act = np.flatnonzero(a_ref > 0)
         assert np.array_equal(idx, act) and np.array_equal(a, a_ref[act]) and np.array_equal(q2, q2_ref[act])
@@ -302,7 +302,7 @@ def test_bitplane_display_is_planes_then_plan(n_bits):
         act = np.flatnonzero(s_ref > 0)
         keys = _frame_keys_numpy(frames_ref[:, act].reshape(-1, n)).astype(np.uint64)
         for skip, dedupe in itertools.product((False, True), (False, True)):
-            idx, frames, code, s, q2 = _fused_display(e, False, 0.35, n_bits, skip, dedupe)
+            idx, frames, code, s, q2 = _fused_display(e, False, 0.35, n_bits, float(qz.levels), skip, dedupe)
             assert np.array_equal(idx, act) and np.array_equal(s, s_ref[act]) and np.array_equal(q2, q2_ref[act])
             f_ref, c_ref = _display_plan(np.ascontiguousarray(keys), skip, dedupe, n)
             assert np.array_equal(frames, f_ref) and np.array_equal(code, c_ref.reshape(2 * n_bits, act.size))
