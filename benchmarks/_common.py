@@ -110,6 +110,42 @@ def machine() -> dict:
     }
 
 
+class MachineProbe:
+    """Two fixed pieces of work timed between the rounds of a benchmark, to see the machine's state.
+
+    On a shared machine (a virtual CPU whose core is shared with other tenants) the speed of
+    integer- and table-heavy code can change by more than the load average shows: on the
+    2-core AMD EPYC of the figures in docs/, the counter-based Poisson sampler ran up to 1.8x
+    slower for minutes at a time while a float32 GEMM slowed by 10 % or less. The camera
+    kernels are of the first kind and a training step of the second, so such periods move an
+    optical / digital ratio. The probe times, each call, the exact Poisson sampler on a fixed
+    set of ``n`` means (``photonics.kernels.poisson_numba``, the camera's arithmetic) and a
+    float32 GEMM of ``gemm_n`` cubed; both are best of ``repeats`` [s].
+    """
+
+    def __init__(self, n: int = 8192, gemm_n: int = 192, repeats: int = 3):
+        import numpy as np
+
+        from photonics import kernels
+
+        rng = np.random.default_rng(20)
+        # speckle-like means: exponential intensities, 1 to a few thousand electrons
+        self._lam = rng.exponential(300.0, n)
+        self._key = np.full(n, 0x5EED, dtype=np.uint64)
+        self._cnt = np.arange(n, dtype=np.int64)
+        self._a = rng.standard_normal((gemm_n, gemm_n)).astype(np.float32)
+        self._poisson = kernels.poisson_numba
+        self._repeats = repeats
+        self._poisson(self._key, self._cnt, self._lam)  # compile / load
+
+    def __call__(self) -> tuple[float, float]:
+        """(sampler seconds, GEMM seconds), best of the repeats."""
+        a = self._a
+        tp = best_time(lambda: self._poisson(self._key, self._cnt, self._lam), repeats=self._repeats, warmup=0)
+        tg = best_time(lambda: a @ a, repeats=self._repeats, warmup=0)
+        return tp, tg
+
+
 def write_json(name: str, data: dict, out_dir: str | os.PathLike | None = None) -> Path:
     """Write ``data`` to ``<out_dir>/<name>.json`` atomically (default: this process's run folder, :func:`run_dir`)."""
     d = Path(out_dir) if out_dir else run_dir()

@@ -5,7 +5,20 @@ and one full training step (zero grads -> gradients -> optimizer step) is timed 
 the same process, interleaved: ``--repeats`` rounds, each running ``--steps`` steps of every
 method in turn. The ratio optical / digital is formed **per round** (both under the same
 background load) and reported as the median and the spread (quartiles, min, max) over the
-rounds; the load average is recorded before and after. Two clocks: wall time, and this
+rounds, with the ratio of the total times beside it; the load average is recorded before and
+after.
+
+Rounds are short (5 steps of the digits MLP, ~7 ms per method; 1 step of the wide MLP, ~15 ms)
+and many (250 and 150): on a shared virtual machine the speed of integer- and table-heavy code
+(the camera's sampler) changes for tens of milliseconds to minutes at a time, by up to 1.8x,
+while a GEMM hardly changes, so the two methods of a long round can meet different machine
+states. Measured on the 2-core AMD EPYC of docs/ (3 runs each, same total work): the digits
+median came out 1.195, 1.199, 1.190 with 5-step rounds and 1.205, 1.225, 1.261 with 50-step
+rounds; the wide MLP 1.063, 1.077 with 1-step rounds and 0.987, 1.042 with 10-step rounds
+(whose two optical settings, nearly the same work, then disagreed by up to 0.1). A machine
+probe (:class:`_common.MachineProbe`: the exact Poisson sampler and a GEMM on fixed inputs,
+timed before every round) records that state: its slowest / fastest ratio over the run is
+printed and kept with the per-round times. Two clocks: wall time, and this
 process's CPU time (``time.process_time``; with one thread it leaves out the time the process
 waits for a core, so on a machine shared with other jobs it is the steadier of the two; on a
 quiet machine they agree). The optical step includes everything a
@@ -30,7 +43,7 @@ optical <= 1.25 x digital.
 Results go to a run folder (``runs/bench/<date-time>/dfa_step.json`` unless ``--out-dir``);
 the checked-in ``benchmarks/results/dfa_step.json`` changes only when asked for explicitly.
 
-    python benchmarks/dfa_step.py [--cases digits wide wide-3bit] [--repeats 15 --threads 1]
+    python benchmarks/dfa_step.py [--cases digits wide wide-3bit] [--steps N --repeats R --threads 1]
     python benchmarks/dfa_step.py --device cuda        # optical feedback on the GPU (torch backend)
 """
 
@@ -48,7 +61,7 @@ from pathlib import Path
 import photonics  # noqa: F401
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, write_json  # noqa: E402
+from _common import MachineProbe, machine, write_json  # noqa: E402
 
 CASES = {
     "digits": dict(dataset="digits", model_options={"hidden": [256, 256]}, batch_size=32, feedback={"encoding": "ternary"}),
@@ -56,8 +69,10 @@ CASES = {
     "wide-3bit": dict(dataset="mnist1d", model_options={"hidden": [1024, 1024]}, batch_size=128,
                       feedback={"encoding": "bitplanes", "n_bits": 3}),
 }
-#: steps of each method per round (a round of a few tens of milliseconds per method at least)
-STEPS = {"digits": 50, "wide": 10, "wide-3bit": 10}
+#: steps of each method per round (short rounds: both methods of a round meet the same machine state)
+STEPS = {"digits": 5, "wide": 1, "wide-3bit": 1}
+#: rounds per case (about 1,250 digits steps and 150 wide steps of every method)
+ROUNDS = {"digits": 250, "wide": 150, "wide-3bit": 150}
 #: the optical settings timed (method label -> (trainer method, feedback overrides))
 OPTICAL = {
     "optical-dfa-legacy": ("optical-dfa", {"blank_frames": "skip", "gain_rule": "signal"}),
@@ -113,6 +128,13 @@ def _spread(values: list[float]) -> dict:
     return {"median": statistics.median(v), "q25": q[0], "q75": q[2], "min": v[0], "max": v[-1], "n": len(v)}
 
 
+def _probe_summary(probes: list[tuple[float, float]]) -> dict:
+    """The machine probe over the rounds: per-round times [s] and slowest / fastest of each."""
+    ps, gs = [p for p, _ in probes], [g for _, g in probes]
+    return {"sampler_s_per_round": ps, "gemm_s_per_round": gs, "sampler_slowest_over_fastest": max(ps) / min(ps),
+            "gemm_slowest_over_fastest": max(gs) / min(gs)}
+
+
 def run_case(name: str, steps: int, repeats: int, device: str = "cpu", backend: str = "auto") -> dict:
     case = CASES[name]
     setups = {"bp": _setup(case, "bp", device=device), "dfa": _setup(case, "dfa", device=device)}
@@ -149,7 +171,10 @@ def run_case(name: str, steps: int, repeats: int, device: str = "cpu", backend: 
     share = {label: [] for label in OPTICAL}
     counts0 = {label: (opus[label].frames_used, opus[label].device_time_s) for label in OPTICAL}
     pos = 3
+    probe = MachineProbe()
+    probes = []
     for _ in range(repeats):
+        probes.append(probe())
         for k, (m, opt, b) in setups.items():
             if k in inner:
                 inner[k] = 0.0
@@ -168,6 +193,7 @@ def run_case(name: str, steps: int, repeats: int, device: str = "cpu", backend: 
         "load_average_before": load_before,
         "load_average_after": load_after,
         "target_optical_vs_digital": TARGET,
+        "machine_probe": _probe_summary(probes),
     }
     for label, (_, over) in OPTICAL.items():
         ratio = [o / d for o, d in zip(times[label], times["dfa"])]
@@ -182,6 +208,8 @@ def run_case(name: str, steps: int, repeats: int, device: str = "cpu", backend: 
             "opu_linear_share_of_optical_step": _spread(share[label]),
             "optical_frames_per_step": (opu.frames_used - f0) / n_opt,
             "modelled_device_time_per_step_s": (opu.device_time_s - t0) / n_opt,
+            "optical_vs_digital_per_round": ratio,
+            "optical_vs_digital_total_time": sum(times[label]) / sum(times["dfa"]),
             "target_met": statistics.median(ratio) <= TARGET,
             "target_met_cpu_time": statistics.median(ratio_cpu) <= TARGET,
         }
@@ -193,36 +221,44 @@ def run_case(name: str, steps: int, repeats: int, device: str = "cpu", backend: 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
-    ap.add_argument("--steps", type=int, default=None, help="steps of each method per round (default: 50 for digits, 10 for the wide cases)")
-    ap.add_argument("--repeats", type=int, default=15, help="rounds (the ratio is formed per round; median and spread reported)")
+    ap.add_argument("--steps", type=int, default=None, help="steps of each method per round (default: 5 for digits, 1 for the wide cases)")
+    ap.add_argument("--repeats", type=int, default=None, help="rounds (the ratio is formed per round; median and spread reported; "
+                    "default: 250 for digits, 150 for the wide cases)")
     ap.add_argument("--threads", type=int, default=1, help="torch, numba and BLAS threads (default 1)")
     ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="torch device of the models (cuda: optical feedback on the GPU)")
     ap.add_argument("--backend", default="auto", choices=("auto", "numpy", "torch"), help="optical feedback backend (default auto)")
     ap.add_argument("--out-dir", default=None, help="folder for dfa_step.json (default runs/bench/<date-time>)")
     a = ap.parse_args(argv)
+    for name in ("steps", "repeats"):
+        v = getattr(a, name)
+        if v is not None and v < 1:
+            ap.error(f"--{name} must be an integer >= 1 (got {v})")
     import torch
 
     from dfa.trainer.threads import set_threads
 
     set_threads(a.threads)
     out_dir = a.out_dir or _run_dir()
-    res = {"cases": {c: run_case(c, a.steps or STEPS[c], a.repeats, a.device, a.backend) for c in a.cases}, "threads": a.threads,
+    res = {"cases": {c: run_case(c, a.steps or STEPS[c], a.repeats or ROUNDS[c], a.device, a.backend) for c in a.cases}, "threads": a.threads,
            "machine": machine()}
     res["machine"]["torch"] = str(torch.__version__)
     if a.device == "cuda":
         res["machine"]["gpu"] = torch.cuda.get_device_name()
     path = write_json("dfa_step", res, out_dir)
     log = sys.stdout.write
-    log(f"one training step, median over {a.repeats} rounds, {a.threads} thread(s), {a.device}, on {res['machine']['cpu']}\n")
+    log(f"one training step, {a.threads} thread(s), {a.device}, on {res['machine']['cpu']}\n")
     for c, r in res["cases"].items():
         s = r["seconds_per_step"]
-        log(f"  {c:9s} BP {1e3 * s['bp']['median']:.2f} ms | DFA {1e3 * s['dfa']['median']:.2f} ms | load {r['load_average_before'][0]:.1f} -> "
-            f"{r['load_average_after'][0]:.1f}\n")
+        cs, mp = r["case"], r["machine_probe"]
+        log(f"  {c:9s} {cs['rounds']} rounds of {cs['steps_per_round']} step(s) | BP {1e3 * s['bp']['median']:.2f} ms | "
+            f"DFA {1e3 * s['dfa']['median']:.2f} ms | load {r['load_average_before'][0]:.1f} -> {r['load_average_after'][0]:.1f} | "
+            f"machine probe slowest/fastest: sampler {mp['sampler_slowest_over_fastest']:.2f}, GEMM {mp['gemm_slowest_over_fastest']:.2f}\n")
         for label in OPTICAL:
             o = r[label]
             q, qc = o["optical_vs_digital"], o["optical_vs_digital_cpu_time"]
-            log(f"    {label:19s} {1e3 * s[label]['median']:.2f} ms -> optical/digital wall {q['median']:.2f} (quartiles {q['q25']:.2f}-{q['q75']:.2f}), "
-                f"CPU {qc['median']:.2f} ({qc['q25']:.2f}-{qc['q75']:.2f}), target <= {TARGET}: wall {'met' if o['target_met'] else 'NOT met'}, "
+            log(f"    {label:19s} {1e3 * s[label]['median']:.2f} ms -> optical/digital wall {q['median']:.3f} (quartiles {q['q25']:.2f}-{q['q75']:.2f}; "
+                f"total times {o['optical_vs_digital_total_time']:.3f}), "
+                f"CPU {qc['median']:.3f} ({qc['q25']:.2f}-{qc['q75']:.2f}), target <= {TARGET}: wall {'met' if o['target_met'] else 'NOT met'}, "
                 f"CPU {'met' if o['target_met_cpu_time'] else 'NOT met'}; OPU.linear "
                 f"{100 * o['opu_linear_share_of_optical_step']['median']:.0f} % of the step; {o['optical_frames_per_step']:.1f} frames = "
                 f"{1e3 * o['modelled_device_time_per_step_s']:.1f} ms of device time per step\n")
