@@ -116,7 +116,7 @@ class MachineProbe:
     On a shared machine (a virtual CPU whose core is shared with other tenants) the speed of
     integer- and table-heavy code can change by more than the load average shows: on the
     2-core AMD EPYC of the figures in docs/, the counter-based Poisson sampler ran up to 1.8x
-    slower for minutes at a time while a float32 GEMM slowed by 10 % or less. The camera
+    slower for minutes at a time while a float32 GEMM slowed by about 10 %. The camera
     kernels are of the first kind and a training step of the second, so such periods move an
     optical / digital ratio. The probe times, each call, the exact Poisson sampler on a fixed
     set of ``n`` means (``photonics.kernels.poisson_numba``, the camera's arithmetic) and a

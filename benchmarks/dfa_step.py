@@ -50,7 +50,6 @@ the checked-in ``benchmarks/results/dfa_step.json`` changes only when asked for 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -61,7 +60,7 @@ from pathlib import Path
 import photonics  # noqa: F401
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import MachineProbe, machine, write_json  # noqa: E402
+from _common import MachineProbe, load_average, machine, run_dir, write_json  # noqa: E402
 
 CASES = {
     "digits": dict(dataset="digits", model_options={"hidden": [256, 256]}, batch_size=32, feedback={"encoding": "ternary"}),
@@ -79,19 +78,6 @@ OPTICAL = {
     "optical-dfa": ("optical-dfa", {}),
 }
 TARGET = 1.25
-
-
-def _run_dir() -> Path:
-    try:
-        from _common import run_dir
-
-        return run_dir()
-    except ImportError:  # an older _common without run folders
-        return Path(__file__).resolve().parent.parent / "runs" / "bench" / time.strftime("%Y%m%d-%H%M%S")
-
-
-def _load() -> list | None:
-    return list(os.getloadavg()) if hasattr(os, "getloadavg") else None
 
 
 def _setup(case: dict, method: str, feedback: dict | None = None, device: str = "cpu", backend: str = "auto"):
@@ -165,7 +151,7 @@ def run_case(name: str, steps: int, repeats: int, device: str = "cpu", backend: 
             setattr(opu, name, timed)
     for k, (m, opt, b) in setups.items():  # warm-up (numba compilation, calibration, allocations)
         _timed_steps(m, opt, b, 3, 0, sync)
-    load_before = _load()
+    load_before = load_average()
     times = {k: [] for k in setups}
     cpu = {k: [] for k in setups}
     share = {label: [] for label in OPTICAL}
@@ -184,7 +170,7 @@ def run_case(name: str, steps: int, repeats: int, device: str = "cpu", backend: 
             if k in inner:
                 share[k].append(inner[k] / (t * steps))
         pos += steps
-    load_after = _load()
+    load_after = load_average()
     n_opt = repeats * steps
     out = {
         "case": {**case, "steps_per_round": steps, "rounds": repeats, "device": device, "backend": backend},
@@ -233,18 +219,40 @@ def main(argv=None) -> int:
         v = getattr(a, name)
         if v is not None and v < 1:
             ap.error(f"--{name} must be an integer >= 1 (got {v})")
+    from photonics.errors import PhotonicsError
+    from photonics.instrument import check_output_dir, describe_os_error, is_interrupt, terminate_as_interrupt
+
+    try:  # the output folder is checked before the work (a run of the defaults takes ~35 s)
+        if not a.out_dir:
+            run_dir().parent.mkdir(parents=True, exist_ok=True)
+        out_dir = check_output_dir(a.out_dir or run_dir(), option="--out-dir", allow_existing=True)
+    except (PhotonicsError, OSError) as exc:
+        sys.stderr.write(f"dfa_step.py: error: {exc}\n")
+        return 2
     import torch
 
     from dfa.trainer.threads import set_threads
 
     set_threads(a.threads)
-    out_dir = a.out_dir or _run_dir()
-    res = {"cases": {c: run_case(c, a.steps or STEPS[c], a.repeats or ROUNDS[c], a.device, a.backend) for c in a.cases}, "threads": a.threads,
-           "machine": machine()}
+    res = {"cases": {}, "threads": a.threads, "machine": machine()}
     res["machine"]["torch"] = str(torch.__version__)
     if a.device == "cuda":
         res["machine"]["gpu"] = torch.cuda.get_device_name()
-    path = write_json("dfa_step", res, out_dir)
+    path = None
+    try:
+        with terminate_as_interrupt():
+            for c in a.cases:  # the JSON is rewritten (atomically) after every case: an interruption keeps the finished ones
+                res["cases"][c] = run_case(c, a.steps or STEPS[c], a.repeats or ROUNDS[c], a.device, a.backend)
+                path = write_json("dfa_step", res, out_dir)
+    except OSError as exc:
+        sys.stderr.write(f"dfa_step.py: error: cannot write the results ({describe_os_error(exc)})\n")
+        return 2
+    except BaseException as exc:  # Ctrl-C or SIGTERM, also when it surfaces inside a numba kernel
+        if not is_interrupt(exc):
+            raise
+        kept = f"; the finished cases ({', '.join(res['cases'])}) are in {path}" if path else ""
+        sys.stderr.write(f"\ndfa_step.py: interrupted{kept}\n")
+        return 130
     log = sys.stdout.write
     log(f"one training step, {a.threads} thread(s), {a.device}, on {res['machine']['cpu']}\n")
     for c, r in res["cases"].items():
