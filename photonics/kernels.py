@@ -1371,6 +1371,18 @@ def _finish_segment(f, s, n, offset_blk, read_noise_e, full_well_e, dn_per_e, ma
                   max_dn, True, clip_full_well, quantize, sub_dn, oblk)
 
 
+@njit(cache=True, error_model="numpy")
+def _finish_frames(b0, b1, i0, n, seg, f, g, offset_blk, read_noise_e, full_well_e, dn_per_e, max_dn, clip_full_well, quantize, sub_dn,
+                   out):
+    """The common chain of a task of frames b0..b1-1 (frame b in segment b - b0, pixels i0..i0+n-1)
+    after their first passes: the open lanes resolved together, then each frame read out into
+    ``out[b, i0:i0+n]`` (DN, or float32(DN) - sub_dn)."""
+    _resolve_lanes((b1 - b0) * n, i0, n, seg, f, g)
+    for b in range(b0, b1):
+        _finish_segment(f, b - b0, n, offset_blk, read_noise_e, full_well_e, dn_per_e, max_dn, clip_full_well, quantize, sub_dn,
+                        out[b, i0 : i0 + n])
+
+
 @njit(cache=True, inline="always")
 def _camera_tasks(n_frames, n_pix, per_frame):
     """How a read-out of ``per_frame`` exposures per frame is cut into tasks of at most
@@ -1448,10 +1460,7 @@ def camera_numba(
                 for b in range(b0, b1):
                     ks, kr = _segment_keys(key_shot, key_read, frame0 + b, b - b0, seg)
                     _first_pass_power(power_w[b, i0 : i0 + n], ew, de, n, i0, (b - b0) * n, ks, kr, f, g)
-                _resolve_lanes((b1 - b0) * n, i0, n, seg, f, g)
-                for b in range(b0, b1):
-                    _finish_segment(f, b - b0, n, ob, read_noise_e, full_well_e, dn_per_e, max_dn, clip_full_well, quantize, None,
-                                    out[b, i0 : i0 + n])
+                _finish_frames(b0, b1, i0, n, seg, f, g, ob, read_noise_e, full_well_e, dn_per_e, max_dn, clip_full_well, quantize, None, out)
                 continue
             for b in range(b0, b1):
                 pw = power_w[b, i0 : i0 + n]
@@ -1487,10 +1496,8 @@ def camera_field_numba(split, alpha, c_re, c_im, scale, e_per_w, dark_e, offset_
                     ks, kr = _segment_keys(key_shot, key_read, frame0 + b, b - b0, seg)
                     _first_pass_field(split[b, i0 : i0 + n], split[b, n_pix + i0 : n_pix + i0 + n], cr, ci, alpha, scale, ew, de, n, i0,
                                       (b - b0) * n, ks, kr, f, g)
-                _resolve_lanes((b1 - b0) * n, i0, n, seg, f, g)
-                for b in range(b0, b1):
-                    _finish_segment(f, b - b0, n, ob, read_noise_e, full_well_e, dn_per_e, max_dn, clip_full_well, quantize, sub_dn,
-                                    out[b, i0 : i0 + n])
+                _finish_frames(b0, b1, i0, n, seg, f, g, ob, read_noise_e, full_well_e, dn_per_e, max_dn, clip_full_well, quantize, sub_dn,
+                               out)
                 continue
             for b in range(b0, b1):
                 _field_block(split[b, i0 : i0 + n], split[b, n_pix + i0 : n_pix + i0 + n], cr, ci, alpha, scale, ew, de, n, i0, frame0 + b, ob,
