@@ -32,7 +32,6 @@ Results go to ``runs/bench/<date-time>/camera_noise.json`` unless ``--out-dir`` 
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -41,7 +40,18 @@ import photonics  # noqa: F401
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
-from _common import add_common_arguments, check, finish, interleaved_times, load_average, machine  # noqa: E402
+from _common import (  # noqa: E402
+    add_common_arguments,
+    argument_parser,
+    check,
+    finish,
+    interleaved_times,
+    load_average,
+    machine,
+    positive_int,
+    run_as_instrument,
+    warn_no_effect,
+)
 
 TARGET_SAMPLES_PER_S = 1.0e8
 
@@ -119,14 +129,15 @@ def run(n_frames: int, n_pix: int, repeats: int, seed: int = 0, clock=None) -> d
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--frames", type=int, default=64)
-    ap.add_argument("--pixels", type=int, default=65536)
+    ap = argument_parser(__doc__, Path(__file__).name)
+    ap.add_argument("--frames", type=positive_int, default=64)
+    ap.add_argument("--pixels", type=positive_int, default=65536)
     ap.add_argument("--cpu-time", action="store_true", help="CPU time of the calling thread (needs NUMBA_NUM_THREADS=1)")
     add_common_arguments(ap)
     ap.set_defaults(repeats=9)
     a = ap.parse_args(argv)
     if a.quick:
+        warn_no_effect(argv, ("--frames", "--pixels", "--repeats"), "with --quick (4 frames of 4096 pixels, 1 repeat)")
         a.frames, a.pixels, a.repeats = 4, 4096, 1
     clock = None
     if a.cpu_time:
@@ -137,6 +148,10 @@ def main(argv=None) -> int:
         if numba.get_num_threads() != 1:
             ap.error("--cpu-time needs one numba thread: run with NUMBA_NUM_THREADS=1")
         clock = time.thread_time
+    return run_as_instrument("camera_noise.py", a.out_dir, lambda folder: _measure(a, clock, folder))
+
+
+def _measure(a, clock, folder: Path) -> int:
     print(f"camera read-out, {a.frames} frames x {a.pixels} pixels, on {machine()['cpu']}"
           f" ({'CPU time, 1 thread' if clock else 'wall time'})", flush=True)
     load_before = load_average()
@@ -159,7 +174,7 @@ def main(argv=None) -> int:
             f" ({r['camera_1_thread_vs_numpy_poisson']:.2f}x on 1 thread) | Camera.read {r['camera_read_samples_per_s'] / 1e6:.1f} M/s"
             f" | numpy chain {r['numpy_chain_samples_per_s'] / 1e6:.1f} M/s"
         )
-    finish("camera_noise", res, a.out_dir, lines)
+    finish("camera_noise", res, folder, lines)
     return 0
 
 

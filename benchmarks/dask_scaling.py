@@ -15,7 +15,6 @@ checked against the single-process one (bit-identical).
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import photonics  # noqa: F401
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
-from _common import adaptive_time, add_common_arguments, check, finish, machine  # noqa: E402
+from _common import adaptive_time, add_common_arguments, argument_parser, check, finish, machine, positive_int, run_as_instrument, warn_no_effect  # noqa: E402
 
 
 def run(n_in: int, n_out: int, batch: int, repeats: int, processes: bool, workers=(1, 2), seed: int = 0) -> dict:
@@ -74,16 +73,21 @@ def run(n_in: int, n_out: int, batch: int, repeats: int, processes: bool, worker
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n-in", type=int, default=4096)
-    ap.add_argument("--n-out", type=int, default=16384)
-    ap.add_argument("--batch", type=int, default=256)
+    ap = argument_parser(__doc__, Path(__file__).name)
+    ap.add_argument("--n-in", type=positive_int, default=4096)
+    ap.add_argument("--n-out", type=positive_int, default=16384)
+    ap.add_argument("--batch", type=positive_int, default=256)
     ap.add_argument("--threads", action="store_true", help="thread workers instead of processes")
     add_common_arguments(ap)
     a = ap.parse_args(argv)
     processes = not a.threads
     if a.quick:
+        warn_no_effect(argv, ("--n-in", "--n-out", "--batch", "--repeats"), "with --quick (256 -> 1024, batch 16, 1 repeat, thread workers)")
         a.n_in, a.n_out, a.batch, a.repeats, processes = 256, 1024, 16, 1, False
+    return run_as_instrument("dask_scaling.py", a.out_dir, lambda folder: _measure(a, processes, folder))
+
+
+def _measure(a, processes: bool, folder: Path) -> int:
     print(f"sharded projection {a.batch} x {a.n_in} -> {a.n_out} on Dask ({'processes' if processes else 'threads'}), {machine()['cpu']}", flush=True)
     res = run(a.n_in, a.n_out, a.batch, a.repeats, processes)
     res["quick"] = bool(a.quick)
@@ -91,7 +95,7 @@ def main(argv=None) -> int:
     lines = [f"  {k:<28} {v:8.3f} s  ({res['gemm_equivalent_gflops'][k]:6.1f} GFLOP/s GEMM-equivalent)" for k, v in res["seconds"].items()]
     if "speedup_2_vs_1_workers" in res:
         lines.append(f"  2 workers / 1 worker speed-up: {res['speedup_2_vs_1_workers']:.2f}x")
-    finish("dask_scaling", res, a.out_dir, lines)
+    finish("dask_scaling", res, folder, lines)
     return 0
 
 

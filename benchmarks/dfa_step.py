@@ -49,7 +49,6 @@ the checked-in ``benchmarks/results/dfa_step.json`` changes only when asked for 
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
@@ -60,7 +59,7 @@ from pathlib import Path
 import photonics  # noqa: F401
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import MachineProbe, load_average, machine, run_dir, write_json  # noqa: E402
+from _common import MachineProbe, argument_parser, load_average, machine, positive_int, run_as_instrument, write_json  # noqa: E402
 
 CASES = {
     "digits": dict(dataset="digits", model_options={"hidden": [256, 256]}, batch_size=32, feedback={"encoding": "ternary"}),
@@ -205,30 +204,26 @@ def run_case(name: str, steps: int, repeats: int, device: str = "cpu", backend: 
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argument_parser(__doc__, Path(__file__).name)
     ap.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
-    ap.add_argument("--steps", type=int, default=None, help="steps of each method per round (default: 5 for digits, 1 for the wide cases)")
-    ap.add_argument("--repeats", type=int, default=None, help="rounds (the ratio is formed per round; median and spread reported; "
+    ap.add_argument("--steps", type=positive_int, default=None, help="steps of each method per round (default: 5 for digits, 1 for the wide cases)")
+    ap.add_argument("--repeats", type=positive_int, default=None, help="rounds (the ratio is formed per round; median and spread reported; "
                     "default: 250 for digits, 150 for the wide cases)")
-    ap.add_argument("--threads", type=int, default=1, help="torch, numba and BLAS threads (default 1)")
+    ap.add_argument("--threads", type=positive_int, default=1, help="torch, numba and BLAS threads (default 1)")
     ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="torch device of the models (cuda: optical feedback on the GPU)")
     ap.add_argument("--backend", default="auto", choices=("auto", "numpy", "torch"), help="optical feedback backend (default auto)")
     ap.add_argument("--out-dir", default=None, help="folder for dfa_step.json (default runs/bench/<date-time>)")
     a = ap.parse_args(argv)
-    for name in ("steps", "repeats"):
-        v = getattr(a, name)
-        if v is not None and v < 1:
-            ap.error(f"--{name} must be an integer >= 1 (got {v})")
-    from photonics.errors import PhotonicsError
-    from photonics.instrument import check_output_dir, describe_os_error, is_interrupt, terminate_as_interrupt
+    import torch
 
-    try:  # the output folder is checked before the work (a run of the defaults takes ~35 s)
-        if not a.out_dir:
-            run_dir().parent.mkdir(parents=True, exist_ok=True)
-        out_dir = check_output_dir(a.out_dir or run_dir(), option="--out-dir", allow_existing=True)
-    except (PhotonicsError, OSError) as exc:
-        sys.stderr.write(f"dfa_step.py: error: {exc}\n")
-        return 2
+    if a.device == "cuda" and not torch.cuda.is_available():
+        ap.error("argument --device: cuda is not available on this machine (torch sees no GPU); use --device cpu")
+    # the output folder is checked before the work (a run of the defaults takes ~35 s); the JSON
+    # is rewritten atomically after every case, so an interruption keeps the finished cases
+    return run_as_instrument("dfa_step.py", a.out_dir, lambda folder: _measure(a, folder))
+
+
+def _measure(a, folder: Path) -> int:
     import torch
 
     from dfa.trainer.threads import set_threads
@@ -239,20 +234,9 @@ def main(argv=None) -> int:
     if a.device == "cuda":
         res["machine"]["gpu"] = torch.cuda.get_device_name()
     path = None
-    try:
-        with terminate_as_interrupt():
-            for c in a.cases:  # the JSON is rewritten (atomically) after every case: an interruption keeps the finished ones
-                res["cases"][c] = run_case(c, a.steps or STEPS[c], a.repeats or ROUNDS[c], a.device, a.backend)
-                path = write_json("dfa_step", res, out_dir)
-    except OSError as exc:
-        sys.stderr.write(f"dfa_step.py: error: cannot write the results ({describe_os_error(exc)})\n")
-        return 2
-    except BaseException as exc:  # Ctrl-C or SIGTERM, also when it surfaces inside a numba kernel
-        if not is_interrupt(exc):
-            raise
-        kept = f"; the finished cases ({', '.join(res['cases'])}) are in {path}" if path else ""
-        sys.stderr.write(f"\ndfa_step.py: interrupted{kept}\n")
-        return 130
+    for c in a.cases:
+        res["cases"][c] = run_case(c, a.steps or STEPS[c], a.repeats or ROUNDS[c], a.device, a.backend)
+        path = write_json("dfa_step", res, folder)
     log = sys.stdout.write
     log(f"one training step, {a.threads} thread(s), {a.device}, on {res['machine']['cpu']}\n")
     for c, r in res["cases"].items():

@@ -34,7 +34,6 @@ environment is recorded in the JSON (``machine.env``).
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from pathlib import Path
@@ -44,7 +43,19 @@ import photonics  # noqa: F401
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
-from _common import adaptive_time, add_common_arguments, check, finish, machine  # noqa: E402
+from _common import (  # noqa: E402
+    adaptive_time,
+    add_common_arguments,
+    argument_parser,
+    check,
+    finish,
+    machine,
+    positive_float,
+    positive_int,
+    positive_int_list,
+    run_as_instrument,
+    warn_no_effect,
+)
 
 
 def _fast_medium_class():
@@ -150,16 +161,21 @@ def run(n: int, batches, repeats: int, block_mb: float = 128.0, seed: int = 0) -
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n", type=int, default=4096, help="n_in = n_out")
-    ap.add_argument("--batches", default="1,16,64,128,256,512,1024,2048,4096")
-    ap.add_argument("--large-batch", type=int, default=512, help="the target applies to batches >= this")
-    ap.add_argument("--block-mb", type=float, default=128.0, help="block size of the big-block variants [MB]")
+    ap = argument_parser(__doc__, Path(__file__).name)
+    ap.add_argument("--n", type=positive_int, default=4096, help="n_in = n_out")
+    ap.add_argument("--batches", type=positive_int_list, default=[1, 16, 64, 128, 256, 512, 1024, 2048, 4096])
+    ap.add_argument("--large-batch", type=positive_int, default=512, help="the target applies to batches >= this")
+    ap.add_argument("--block-mb", type=positive_float, default=128.0, help="block size of the big-block variants [MB]")
     add_common_arguments(ap)
     a = ap.parse_args(argv)
-    batches = [int(t) for t in a.batches.split(",") if t.strip()]
+    batches = a.batches
     if a.quick:
+        warn_no_effect(argv, ("--n", "--batches", "--repeats", "--large-batch"), "with --quick (n 512, batches 1,64,512, 1 repeat)")
         a.n, batches, a.repeats, a.large_batch = 512, [1, 64, 512], 1, 512
+    return run_as_instrument("procedural.py", a.out_dir, lambda folder: _measure(a, batches, folder))
+
+
+def _measure(a, batches: list[int], folder: Path) -> int:
     print(f"procedural vs dense, n_in = n_out = {a.n}, on {machine()['cpu']}", flush=True)
     res = run(a.n, batches, a.repeats, a.block_mb)
     res["quick"] = bool(a.quick)
@@ -180,7 +196,7 @@ def main(argv=None) -> int:
         f"{res['crossover_batch_from_rates']:.0f}, fast kernel {res['crossover_batch_from_rates_fast']:.0f} "
         "(generation time / dense time per sample at the largest batch)",
     ]
-    finish("procedural", res, a.out_dir, lines)
+    finish("procedural", res, folder, lines)
     return 0
 
 

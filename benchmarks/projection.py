@@ -38,7 +38,6 @@ unless ``--out-dir`` says otherwise.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from pathlib import Path
@@ -48,7 +47,18 @@ import photonics  # noqa: F401
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
-from _common import best_time, check, interleaved_times, load_average, machine, write_json  # noqa: E402
+from _common import (  # noqa: E402
+    argument_parser,
+    best_time,
+    check,
+    interleaved_times,
+    load_average,
+    machine,
+    positive_int,
+    run_as_instrument,
+    warn_no_effect,
+    write_json,
+)
 
 log = logging.getLogger("benchmarks.projection")
 
@@ -151,21 +161,23 @@ def _line(c: dict) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n-in", type=int, default=8192)
-    ap.add_argument("--n-out", type=int, default=8192)
-    ap.add_argument("--batch", type=int, default=1024)
-    ap.add_argument("--repeats", type=int, default=None, help="timed repeats (default 3; 15 with --table)")
+    ap = argument_parser(__doc__, Path(__file__).name)
+    ap.add_argument("--n-in", type=positive_int, default=8192)
+    ap.add_argument("--n-out", type=positive_int, default=8192)
+    ap.add_argument("--batch", type=positive_int, default=1024)
+    ap.add_argument("--repeats", type=positive_int, default=None, help="timed repeats (default 3; 15 with --table)")
     ap.add_argument("--out-dir", default=None, help="folder for the JSON result (default runs/bench/<date-time>)")
     ap.add_argument("--quick", action="store_true", help="512 x 512, batch 64, 1 repeat (smoke test)")
     ap.add_argument("--table", action="store_true", help="the cases of issue 20 (see the module docstring)")
     ap.add_argument("--cpu-time", action="store_true", help="with --table: CPU time of the calling thread (one BLAS and numba thread)")
     a = ap.parse_args(argv)
-    if a.table:
-        import time
+    clock = None
+    if a.cpu_time:
+        if not a.table:
+            log.warning("--cpu-time has no effect without --table")
+        else:
+            import time
 
-        clock = None
-        if a.cpu_time:
             import numba
             from threadpoolctl import threadpool_info
 
@@ -173,6 +185,15 @@ def main(argv=None) -> int:
             if numba.get_num_threads() != 1 or any(t != 1 for t in blas):
                 ap.error("--cpu-time needs one thread: run with OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1")
             clock = time.thread_time
+    if a.table:
+        warn_no_effect(argv, ("--n-in", "--n-out", "--batch"), "with --table (its cases are fixed)")
+    elif a.quick:
+        warn_no_effect(argv, ("--n-in", "--n-out", "--batch", "--repeats"), "with --quick (512 x 512, batch 64, 1 repeat)")
+    return run_as_instrument("projection.py", a.out_dir, lambda folder: _measure(a, clock, folder))
+
+
+def _measure(a, clock, folder: Path) -> int:
+    if a.table:
         repeats = a.repeats or (2 if a.quick else 15)
         before = load_average()
         print(f"issue-20 table: median of {repeats} interleaved calls ({'CPU time, 1 thread' if clock else 'wall time'}); "
@@ -180,7 +201,7 @@ def main(argv=None) -> int:
         res = run_table(repeats, clock=clock)
         res.update(machine=machine(), load_average_before=before, load_average_after=load_average(), quick=bool(a.quick),
                    clock="thread_time" if clock else "perf_counter")
-        path = write_json("projection_table", res, a.out_dir)
+        path = write_json("projection_table", res, folder)
         for c in res["checks"]:
             print(f"  check {c['name']}: {c['value']:.3f} (target >= {c['target']:g}) -> {'met' if c['met'] else 'NOT met'}")
         print(f"  load average after {res['load_average_after']}\n  -> {path}")
@@ -190,7 +211,7 @@ def main(argv=None) -> int:
         a.n_in, a.n_out, a.batch, a.repeats = 512, 512, 64, 1
     res = run(a.n_in, a.n_out, a.batch, a.repeats)
     res["quick"] = bool(a.quick)
-    path = write_json("projection", res, a.out_dir)
+    path = write_json("projection", res, folder)
     s = res["seconds"]
     print(f"projection {a.batch} x {a.n_in} -> {a.n_out} on {res['machine']['cpu']} ({res['machine']['cores']} cores)")
     print(f"  float32 GEMM (same real work)   {s['gemm']:.3f} s  ({res['gemm_gflops']:.0f} GFLOP/s)")

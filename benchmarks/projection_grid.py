@@ -18,7 +18,6 @@ skipped to keep the run to a few minutes. Writes ``projection_grid.json`` and
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -27,11 +26,19 @@ import photonics  # noqa: F401
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
-from _common import adaptive_time, add_common_arguments, check, finish, machine, run_dir  # noqa: E402
-
-
-def _ints(text: str) -> list[int]:
-    return [int(t) for t in text.split(",") if t.strip()]
+from _common import (  # noqa: E402
+    adaptive_time,
+    add_common_arguments,
+    argument_parser,
+    check,
+    finish,
+    machine,
+    positive_float,
+    positive_int,
+    positive_int_list,
+    run_as_instrument,
+    warn_no_effect,
+)
 
 
 def run(sizes, batches, repeats: int, max_gflop: float, seed: int = 0) -> dict:
@@ -82,16 +89,21 @@ def run(sizes, batches, repeats: int, max_gflop: float, seed: int = 0) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", default="1024,4096,16384", help="square sizes n (n_in = n_out = n)")
-    ap.add_argument("--batches", default="1,64,512,4096")
-    ap.add_argument("--max-gflop", type=float, default=1200.0, help="skip points with more GEMM work than this [GFLOP]")
-    ap.add_argument("--large-batch", type=int, default=512, help="checks use the points with batch >= this")
+    ap = argument_parser(__doc__, Path(__file__).name)
+    ap.add_argument("--sizes", type=positive_int_list, default=[1024, 4096, 16384], help="square sizes n (n_in = n_out = n)")
+    ap.add_argument("--batches", type=positive_int_list, default=[1, 64, 512, 4096])
+    ap.add_argument("--max-gflop", type=positive_float, default=1200.0, help="skip points with more GEMM work than this [GFLOP]")
+    ap.add_argument("--large-batch", type=positive_int, default=512, help="checks use the points with batch >= this")
     add_common_arguments(ap)
     a = ap.parse_args(argv)
-    sizes, batches = _ints(a.sizes), _ints(a.batches)
+    sizes, batches = a.sizes, a.batches
     if a.quick:
+        warn_no_effect(argv, ("--sizes", "--batches", "--repeats", "--large-batch"), "with --quick (sizes 256,512, batches 1,64, 1 repeat)")
         sizes, batches, a.repeats, a.large_batch = [256, 512], [1, 64], 1, 64
+    return run_as_instrument("projection_grid.py", a.out_dir, lambda folder: _measure(a, sizes, batches, folder))
+
+
+def _measure(a, sizes: list[int], batches: list[int], folder: Path) -> int:
     print(f"projection grid: sizes {sizes}, batches {batches} on {machine()['cpu']}", flush=True)
     res = run(sizes, batches, a.repeats, a.max_gflop)
     res["quick"] = bool(a.quick)
@@ -106,13 +118,11 @@ def main(argv=None) -> int:
     if res["points"]:
         from photonics.plotting.throughput_plots import plot_projection_grid
 
-        folder = Path(a.out_dir) if a.out_dir else run_dir()
-        folder.mkdir(parents=True, exist_ok=True)
         out_png = plot_projection_grid(res["points"], folder / "projection_grid.png")
     lines = [f"  skipped (over {a.max_gflop:g} GFLOP): {[(s['n'], s['batch']) for s in res['skipped']]}"] if res["skipped"] else []
     if out_png:
         lines.append(f"  plot: {out_png}")
-    finish("projection_grid", res, a.out_dir, lines)
+    finish("projection_grid", res, folder, lines)
     return 0
 
 

@@ -27,7 +27,6 @@ Results: ``benchmarks/results/randnla.json`` and ``randnla.png``.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 import time
@@ -38,7 +37,7 @@ import photonics  # noqa: F401
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
-from _common import machine, write_json  # noqa: E402
+from _common import argument_parser, machine, positive_int, run_as_instrument, write_json  # noqa: E402
 
 log = logging.getLogger("benchmarks.randnla")
 
@@ -297,17 +296,21 @@ def report(res: dict) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--m", type=int, default=400, help="rows of the test matrix")
-    ap.add_argument("--n", type=int, default=300, help="columns of the test matrix")
-    ap.add_argument("--seeds", type=int, default=10, help="seeds (devices) per point")
+    ap = argument_parser(__doc__, Path(__file__).name)
+    ap.add_argument("--m", type=positive_int, default=400, help="rows of the test matrix")
+    ap.add_argument("--n", type=positive_int, default=300, help="columns of the test matrix")
+    ap.add_argument("--seeds", type=positive_int, default=10, help="seeds (devices) per point")
     ap.add_argument("--spectrum", choices=sorted(SPECTRA), default="poly2", help="spectrum of the sweeps")
     ap.add_argument("--quick", action="store_true", help="small sweeps (smoke test)")
     ap.add_argument("--out-dir", default=None, help="folder for randnla.json / randnla.png (default runs/bench/<date-time>)")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    return run_as_instrument("randnla.py", a.out_dir, lambda folder: _measure(a, folder))
+
+
+def _measure(a, folder: Path) -> int:
     res = run(a.m, a.n, a.seeds, a.spectrum, a.quick)
-    path = write_json("randnla", res, a.out_dir)
+    path = write_json("randnla", res, folder)
     from photonics.plotting.randnla_plots import plot_randnla_study
 
     png = plot_randnla_study(res, path.parent / "randnla.png")

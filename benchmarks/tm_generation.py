@@ -18,7 +18,6 @@ Target: numba generation >= 2x numpy's (float32), with all threads.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -27,7 +26,7 @@ import photonics  # noqa: F401
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
-from _common import adaptive_time, add_common_arguments, check, finish, machine  # noqa: E402
+from _common import adaptive_time, add_common_arguments, argument_parser, check, finish, machine, positive_int, run_as_instrument, warn_no_effect  # noqa: E402
 
 
 def run(rows: int, cols: int, repeats: int, seed: int = 0) -> dict:
@@ -66,13 +65,18 @@ def run(rows: int, cols: int, repeats: int, seed: int = 0) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rows", type=int, default=1024)
-    ap.add_argument("--cols", type=int, default=8192)
+    ap = argument_parser(__doc__, Path(__file__).name)
+    ap.add_argument("--rows", type=positive_int, default=1024)
+    ap.add_argument("--cols", type=positive_int, default=8192)
     add_common_arguments(ap)
     a = ap.parse_args(argv)
     if a.quick:
+        warn_no_effect(argv, ("--rows", "--cols", "--repeats"), "with --quick (64 x 1024, 1 repeat)")
         a.rows, a.cols, a.repeats = 64, 1024, 1
+    return run_as_instrument("tm_generation.py", a.out_dir, lambda folder: _measure(a, folder))
+
+
+def _measure(a, folder: Path) -> int:
     print(f"TM generation, {a.rows} x {a.cols} complex entries, on {machine()['cpu']}", flush=True)
     res = run(a.rows, a.cols, a.repeats)
     res["quick"] = bool(a.quick)
@@ -84,7 +88,7 @@ def main(argv=None) -> int:
     ]
     lines = [f"  {k:<20} {res['seconds'][k] * 1e3:9.2f} ms  {res['normals_per_s'][k] / 1e6:8.1f} M normals/s" for k in res["seconds"]]
     lines += [f"  {k} / numpy float32: {x:.2f}x" for k, x in v.items()]
-    finish("tm_generation", res, a.out_dir, lines)
+    finish("tm_generation", res, folder, lines)
     return 0
 
 

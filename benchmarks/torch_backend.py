@@ -27,7 +27,6 @@ shared machine pools that spin while another library computes slow small calls d
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -36,7 +35,7 @@ import photonics  # noqa: F401
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
-from _common import adaptive_time, add_common_arguments, check, finish, machine  # noqa: E402
+from _common import adaptive_time, add_common_arguments, argument_parser, check, finish, machine, positive_int, run_as_instrument, warn_no_effect  # noqa: E402
 
 
 def run(n: int, batch: int, repeats: int, seed: int = 0) -> dict:
@@ -134,12 +133,19 @@ def run_feedback(repeats: int, quick: bool = False) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n", type=int, default=4096)
-    ap.add_argument("--batch", type=int, default=512)
+    ap = argument_parser(__doc__, Path(__file__).name)
+    ap.add_argument("--n", type=positive_int, default=4096)
+    ap.add_argument("--batch", type=positive_int, default=512)
     add_common_arguments(ap)
-    ap.add_argument("--threads", type=int, default=1, help="torch, numba and BLAS threads (default 1)")
+    ap.add_argument("--threads", type=positive_int, default=1, help="torch, numba and BLAS threads (default 1)")
     a = ap.parse_args(argv)
+    if a.quick:
+        warn_no_effect(argv, ("--n", "--batch", "--repeats"), "with --quick (n 256, batch 32, 1 repeat)")
+        a.n, a.batch, a.repeats = 256, 32, 1
+    return run_as_instrument("torch_backend.py", a.out_dir, lambda folder: _measure(a, folder))
+
+
+def _measure(a, folder: Path) -> int:
     try:
         from dfa.trainer.threads import set_threads
     except ImportError:  # the physics toolkit alone: torch's and numba's pools
@@ -150,8 +156,6 @@ def main(argv=None) -> int:
         numba.set_num_threads(min(a.threads, numba.config.NUMBA_NUM_THREADS))
     else:
         set_threads(a.threads)
-    if a.quick:
-        a.n, a.batch, a.repeats = 256, 32, 1
     print(f"torch backend, batch {a.batch} x {a.n} -> {a.n}, on {machine()['cpu']}", flush=True)
     res = run(a.n, a.batch, a.repeats)
     res["quick"] = bool(a.quick)
@@ -171,7 +175,7 @@ def main(argv=None) -> int:
     for name, e in res["dfa_feedback"]["cases"].items():
         parts = " | ".join(f"{k} {v * 1e3:.2f} ms" for k, v in e["median_s"].items())
         lines.append(f"  DFA feedback {name} ({e['batch']} x {e['n_in']} -> {e['n_out']}): {parts}")
-    finish("torch_backend", res, a.out_dir, lines)
+    finish("torch_backend", res, folder, lines)
     return 0
 
 

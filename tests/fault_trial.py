@@ -226,6 +226,20 @@ def photonics_cases(t: Trial, w: Path) -> None:
     }.items():
         t.cli(name, argv, no_new_files_in=w if "read-only" not in name else None)
     t.cli("calibrate: onto an existing result folder", ["photonics", "calibrate", *dev, "--out", str(cal)], watch=[cal])
+    # the benchmark scripts run on their own (outside `photonics bench`)
+    bench = str(t.root / "benchmarks")
+    for name, argv in {
+        "benchmark script: --frames 0": ["python", f"{bench}/camera_noise.py", "--frames", "0", "--out-dir", str(w / "b1")],
+        "benchmark script: --repeats -1": ["python", f"{bench}/tm_generation.py", "--repeats", "-1", "--out-dir", str(w / "b2")],
+        "benchmark script: --batch not a number": ["python", f"{bench}/projection.py", "--batch", "x", "--out-dir", str(w / "b3")],
+        "benchmark script: --sizes not a list": ["python", f"{bench}/projection_grid.py", "--sizes", "1,a", "--out-dir", str(w / "b4")],
+        "benchmark script: --block-mb NaN": ["python", f"{bench}/procedural.py", "--block-mb", "nan", "--out-dir", str(w / "b5")],
+        "benchmark script: --steps 0": ["python", f"{bench}/dfa_step.py", "--steps", "0", "--out-dir", str(w / "b6")],
+        "benchmark script: out-dir is a file": ["python", f"{bench}/camera_noise.py", "--quick", "--out-dir", str(w / "x.npy")],
+        "benchmark script: out-dir in a missing folder": ["python", f"{bench}/randnla.py", "--quick", "--out-dir", str(w / "no" / "b")],
+        "benchmark script: out-dir read-only": ["python", f"{bench}/torch_backend.py", "--quick", "--out-dir", str(ro / "b")],
+    }.items():
+        t.cli(name, argv, no_new_files_in=w if "read-only" not in name else None)
 
 
 def api_cases(t: Trial, w: Path) -> None:
