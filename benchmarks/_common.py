@@ -146,74 +146,6 @@ class MachineProbe:
         return tp, tg
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1 (got {text!r})") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1 (got {value})")
-    return value
-
-
-def positive_int_list(text: str) -> list[int]:
-    """argparse type: comma-separated integers >= 1 (``"1,64,512"``), at least one."""
-    import argparse
-
-    parts = [t.strip() for t in text.split(",") if t.strip()]
-    if not parts:
-        raise argparse.ArgumentTypeError(f"must be comma-separated integers >= 1 (got {text!r})")
-    try:
-        return [positive_int(t) for t in parts]
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"must be comma-separated integers >= 1 (got {text!r})") from None
-
-
-def positive_float(text: str) -> float:
-    """argparse type: a finite number > 0."""
-    import argparse
-    import math
-
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0 (got {text!r})")
-    return value
-
-
-def argument_parser(doc: str | None, prog: str):
-    """An argparse parser for the benchmark script ``prog`` whose usage errors are one line and
-    status 2 (``<prog>: error: argument --frames: must be an integer >= 1 (got 0) (see --help)``),
-    like the library's commands."""
-    import argparse
-    import sys
-
-    class _OneLineParser(argparse.ArgumentParser):
-        def error(self, message):
-            sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
-            raise SystemExit(2)
-
-    return _OneLineParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-
-
-def warn_no_effect(argv: list[str] | None, options: tuple[str, ...], because: str) -> list[str]:
-    """Warn (once, on stderr) about the ``options`` given on the command line ``argv`` (None: this
-    process's) that ``because`` overrides, e.g. the sizes under ``--quick``; returns them."""
-    import logging
-    import sys
-
-    given = sys.argv[1:] if argv is None else argv
-    hit = [o for o in options if any(x == o or x.startswith(o + "=") for x in given)]
-    if hit:
-        logging.getLogger("benchmarks").warning("%s: no effect %s", ", ".join(hit), because)
-    return hit
-
-
 def checked_out_dir(out_dir: str | os.PathLike | None) -> Path:
     """The output folder, checked (and created) before the work: ``out_dir`` or this process's
     run folder (:func:`run_dir`, its parent ``runs/bench`` created as needed). An existing
@@ -230,30 +162,31 @@ def run_as_instrument(script: str, out_dir: str | os.PathLike | None, work: Call
     """Run a benchmark's ``work(folder)`` the way the suite's commands run; returns the exit status.
 
     Before any work the output folder must be writable (:func:`checked_out_dir`; the options
-    are checked by the parser, :func:`argument_parser`); otherwise one line
-    ``<script>: error: ...`` on stderr and status 2. During the work: an invalid size the library refuses, or a
+    are checked by the parser, :func:`photonics.instrument.script_parser`); otherwise one line
+    ``<script>: error: ...`` on stderr and status 2. During the work
+    (:func:`photonics.instrument.run_script`): an invalid size the library refuses, or a
     file-system error (read-only folder, full disk), ends the same way; Ctrl-C or SIGTERM (also
     when it surfaces inside a numba kernel) ends with one line ``<script>: interrupted`` and
-    status 130, after a line naming the results already written, if any. Results are written
-    atomically, so nothing is left half-written; a run folder this call created and left empty
-    is removed.
+    status 130, after a line naming the results this run already wrote, if any. Results are
+    written atomically, so nothing is left half-written; a run folder this call created and
+    left empty is removed.
     """
     import sys
 
     from photonics.errors import PhotonicsError
-    from photonics.instrument import describe_os_error, is_interrupt, terminate_as_interrupt
-
-    def fail(message: str) -> int:
-        sys.stderr.write(f"{script}: error: {message}\n")
-        return 2
+    from photonics.instrument import describe_os_error, run_script
 
     try:
         existed = bool(out_dir) and Path(out_dir).exists()
         folder = checked_out_dir(out_dir)
-    except PhotonicsError as exc:
-        return fail(str(exc))
-    except OSError as exc:
-        return fail(describe_os_error(exc))
+    except (PhotonicsError, OSError) as exc:
+        sys.stderr.write(f"{script}: error: {exc if isinstance(exc, PhotonicsError) else describe_os_error(exc)}\n")
+        return 2
+
+    def files() -> dict:
+        return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in folder.iterdir() if p.is_file()} if folder.is_dir() else {}
+
+    before = files()  # what this run writes (new or replaced; atomic writes replace the inode)
 
     def tidy() -> None:  # an interrupted or failed run leaves no empty folder of its own
         if not existed:
@@ -262,27 +195,11 @@ def run_as_instrument(script: str, out_dir: str | os.PathLike | None, work: Call
             except OSError:
                 pass
 
-    def files() -> dict:
-        return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in folder.iterdir() if p.is_file()} if folder.is_dir() else {}
-
-    before = files()  # what this run writes (new or replaced; atomic writes replace the inode)
-    try:
-        with terminate_as_interrupt():
-            return int(work(folder) or 0)
-    except PhotonicsError as exc:
-        tidy()
-        return fail(str(exc))
-    except OSError as exc:
-        tidy()
-        return fail(f"cannot write the results ({describe_os_error(exc)})")
-    except BaseException as exc:  # Ctrl-C or SIGTERM
-        if not is_interrupt(exc):
-            raise
-        tidy()
+    def kept() -> str:
         written = sorted(name for name, stamp in files().items() if before.get(name) != stamp)
-        kept = f"{script}: finished results kept in {folder}: {', '.join(written)}\n" if written else ""
-        sys.stderr.write(f"\n{kept}{script}: interrupted\n")
-        return 130
+        return f"{script}: finished results kept in {folder}: {', '.join(written)}" if written else ""
+
+    return run_script(script, lambda: work(folder), cleanup=tidy, kept=kept)
 
 
 def write_json(name: str, data: dict, out_dir: str | os.PathLike | None = None) -> Path:
@@ -303,6 +220,8 @@ def write_json(name: str, data: dict, out_dir: str | os.PathLike | None = None) 
 
 def add_common_arguments(ap) -> None:
     """--quick (small sizes, for smoke tests), --out-dir, --repeats."""
+    from photonics.instrument import positive_int
+
     ap.add_argument("--quick", action="store_true", help="small sizes: checks that the script runs, figures are not meaningful")
     ap.add_argument("--out-dir", default=None, help="folder for the JSON result (default runs/bench/<date-time>; "
                     "benchmarks/results holds the checked-in reference results)")

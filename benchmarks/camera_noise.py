@@ -40,18 +40,9 @@ import photonics  # noqa: F401
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
-from _common import (  # noqa: E402
-    add_common_arguments,
-    argument_parser,
-    check,
-    finish,
-    interleaved_times,
-    load_average,
-    machine,
-    positive_int,
-    run_as_instrument,
-    warn_no_effect,
-)
+from _common import add_common_arguments, check, finish, interleaved_times, load_average, machine, run_as_instrument  # noqa: E402
+
+from photonics.instrument import positive_int, script_parser, warn_no_effect  # noqa: E402
 
 TARGET_SAMPLES_PER_S = 1.0e8
 
@@ -129,7 +120,7 @@ def run(n_frames: int, n_pix: int, repeats: int, seed: int = 0, clock=None) -> d
 
 
 def main(argv=None) -> int:
-    ap = argument_parser(__doc__, Path(__file__).name)
+    ap = script_parser(Path(__file__).name, __doc__)
     ap.add_argument("--frames", type=positive_int, default=64)
     ap.add_argument("--pixels", type=positive_int, default=65536)
     ap.add_argument("--cpu-time", action="store_true", help="CPU time of the calling thread (needs NUMBA_NUM_THREADS=1)")

@@ -59,7 +59,9 @@ from pathlib import Path
 import photonics  # noqa: F401
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import MachineProbe, argument_parser, load_average, machine, positive_int, run_as_instrument, write_json  # noqa: E402
+from _common import MachineProbe, load_average, machine, run_as_instrument, write_json  # noqa: E402
+
+from photonics.instrument import positive_int, script_parser  # noqa: E402
 
 CASES = {
     "digits": dict(dataset="digits", model_options={"hidden": [256, 256]}, batch_size=32, feedback={"encoding": "ternary"}),
@@ -204,7 +206,7 @@ def run_case(name: str, steps: int, repeats: int, device: str = "cpu", backend: 
 
 
 def main(argv=None) -> int:
-    ap = argument_parser(__doc__, Path(__file__).name)
+    ap = script_parser(Path(__file__).name, __doc__)
     ap.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
     ap.add_argument("--steps", type=positive_int, default=None, help="steps of each method per round (default: 5 for digits, 1 for the wide cases)")
     ap.add_argument("--repeats", type=positive_int, default=None, help="rounds (the ratio is formed per round; median and spread reported; "

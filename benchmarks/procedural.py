@@ -43,19 +43,9 @@ import photonics  # noqa: F401
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
-from _common import (  # noqa: E402
-    adaptive_time,
-    add_common_arguments,
-    argument_parser,
-    check,
-    finish,
-    machine,
-    positive_float,
-    positive_int,
-    positive_int_list,
-    run_as_instrument,
-    warn_no_effect,
-)
+from _common import adaptive_time, add_common_arguments, check, finish, machine, run_as_instrument  # noqa: E402
+
+from photonics.instrument import positive_float, positive_int, positive_int_list, script_parser, warn_no_effect  # noqa: E402
 
 
 def _fast_medium_class():
@@ -161,7 +151,7 @@ def run(n: int, batches, repeats: int, block_mb: float = 128.0, seed: int = 0) -
 
 
 def main(argv=None) -> int:
-    ap = argument_parser(__doc__, Path(__file__).name)
+    ap = script_parser(Path(__file__).name, __doc__)
     ap.add_argument("--n", type=positive_int, default=4096, help="n_in = n_out")
     ap.add_argument("--batches", type=positive_int_list, default=[1, 16, 64, 128, 256, 512, 1024, 2048, 4096])
     ap.add_argument("--large-batch", type=positive_int, default=512, help="the target applies to batches >= this")

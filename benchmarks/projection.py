@@ -47,18 +47,9 @@ import photonics  # noqa: F401
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
-from _common import (  # noqa: E402
-    argument_parser,
-    best_time,
-    check,
-    interleaved_times,
-    load_average,
-    machine,
-    positive_int,
-    run_as_instrument,
-    warn_no_effect,
-    write_json,
-)
+from _common import best_time, check, interleaved_times, load_average, machine, run_as_instrument, write_json  # noqa: E402
+
+from photonics.instrument import positive_int, script_parser, warn_no_effect  # noqa: E402
 
 log = logging.getLogger("benchmarks.projection")
 
@@ -161,7 +152,7 @@ def _line(c: dict) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argument_parser(__doc__, Path(__file__).name)
+    ap = script_parser(Path(__file__).name, __doc__)
     ap.add_argument("--n-in", type=positive_int, default=8192)
     ap.add_argument("--n-out", type=positive_int, default=8192)
     ap.add_argument("--batch", type=positive_int, default=1024)

@@ -26,19 +26,9 @@ import photonics  # noqa: F401
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
-from _common import (  # noqa: E402
-    adaptive_time,
-    add_common_arguments,
-    argument_parser,
-    check,
-    finish,
-    machine,
-    positive_float,
-    positive_int,
-    positive_int_list,
-    run_as_instrument,
-    warn_no_effect,
-)
+from _common import adaptive_time, add_common_arguments, check, finish, machine, run_as_instrument  # noqa: E402
+
+from photonics.instrument import positive_float, positive_int, positive_int_list, script_parser, warn_no_effect  # noqa: E402
 
 
 def run(sizes, batches, repeats: int, max_gflop: float, seed: int = 0) -> dict:
@@ -89,7 +79,7 @@ def run(sizes, batches, repeats: int, max_gflop: float, seed: int = 0) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argument_parser(__doc__, Path(__file__).name)
+    ap = script_parser(Path(__file__).name, __doc__)
     ap.add_argument("--sizes", type=positive_int_list, default=[1024, 4096, 16384], help="square sizes n (n_in = n_out = n)")
     ap.add_argument("--batches", type=positive_int_list, default=[1, 64, 512, 4096])
     ap.add_argument("--max-gflop", type=positive_float, default=1200.0, help="skip points with more GEMM work than this [GFLOP]")

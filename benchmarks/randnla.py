@@ -37,7 +37,9 @@ import photonics  # noqa: F401
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
-from _common import argument_parser, machine, positive_int, run_as_instrument, write_json  # noqa: E402
+from _common import machine, run_as_instrument, write_json  # noqa: E402
+
+from photonics.instrument import positive_int, script_parser  # noqa: E402
 
 log = logging.getLogger("benchmarks.randnla")
 
@@ -296,7 +298,7 @@ def report(res: dict) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argument_parser(__doc__, Path(__file__).name)
+    ap = script_parser(Path(__file__).name, __doc__)
     ap.add_argument("--m", type=positive_int, default=400, help="rows of the test matrix")
     ap.add_argument("--n", type=positive_int, default=300, help="columns of the test matrix")
     ap.add_argument("--seeds", type=positive_int, default=10, help="seeds (devices) per point")

@@ -35,7 +35,9 @@ import photonics  # noqa: F401
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
-from _common import adaptive_time, add_common_arguments, argument_parser, check, finish, machine, positive_int, run_as_instrument, warn_no_effect  # noqa: E402
+from _common import adaptive_time, add_common_arguments, check, finish, machine, run_as_instrument  # noqa: E402
+
+from photonics.instrument import positive_int, script_parser, warn_no_effect  # noqa: E402
 
 
 def run(n: int, batch: int, repeats: int, seed: int = 0) -> dict:
@@ -133,7 +135,7 @@ def run_feedback(repeats: int, quick: bool = False) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argument_parser(__doc__, Path(__file__).name)
+    ap = script_parser(Path(__file__).name, __doc__)
     ap.add_argument("--n", type=positive_int, default=4096)
     ap.add_argument("--batch", type=positive_int, default=512)
     add_common_arguments(ap)

@@ -20,31 +20,32 @@ Run:  python examples/calibrate_photon_transfer.py [--out examples/output] [--qu
 
 from __future__ import annotations
 
-import argparse
+import sys
 import time
 from pathlib import Path
 
 from photonics import OPU, DeviceConfig
 from photonics.calibration import emva_quantities, measure_emva1288, write_datasheet, write_twin
 from photonics.calibration.report import emva_truth
+from photonics.instrument import check_output_dir, positive_int, run_script, script_parser, warn_no_effect
 from photonics.plotting.calibration_plots import plot_photon_transfer, plot_snr
 
 
 def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = script_parser(Path(__file__).name, __doc__.splitlines()[0])
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "output"), help="folder for the figures (default examples/output)")
     ap.add_argument("--device", default="lab-cmos", help="preset name or device TOML (default lab-cmos)")
-    ap.add_argument("--pixels", type=int, default=4096, help="camera pixels (default 4096)")
-    ap.add_argument("--levels", type=int, default=100, help="illumination levels (default 100)")
+    ap.add_argument("--pixels", type=positive_int, default=4096, help="camera pixels (default 4096)")
+    ap.add_argument("--levels", type=positive_int, default=100, help="illumination levels (default 100)")
     ap.add_argument("--mode", default="irradiance", choices=("irradiance", "exposure"), help="series in irradiance or in exposure time")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="fewer pixels and levels (a few seconds)")
     ap.add_argument("--twin", action="store_true", help="also write a digital twin of the calibrated camera")
     args = ap.parse_args(argv)
     if args.quick:
+        warn_no_effect(argv, ("--pixels", "--levels"), "with --quick (1024 pixels, 40 levels)")
         args.pixels, args.levels = 1024, 40
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_output_dir(args.out, option="--out", allow_existing=True, create=False)  # checked before the work
 
     t0 = time.perf_counter()
     cfg = DeviceConfig.resolve(args.device).replace({"n_in": 64, "n_out": args.pixels})
@@ -77,6 +78,7 @@ def main(argv=None) -> dict:
         print(f"{label:28s} {format(m, '.4g'):>30s} {t if t is None else format(t, '.4g'):>10s}")
         summary[label] = (m.value, m.uncertainty, t)
 
+    out.mkdir(exist_ok=True)  # created once there is something to write
     figures = [plot_photon_transfer(res.photon_transfer, out / "photon_transfer.png"), plot_snr(res.photon_transfer, out / "snr.png")]
     files = [write_datasheet(res, out / "datasheet.html", truth=truth, title=f"EMVA 1288 datasheet: {cfg.name} (simulated, seed {args.seed})"),
              res.save(out / "emva1288.h5", config=cfg, seed=args.seed),
@@ -90,4 +92,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(Path(__file__).name, main))

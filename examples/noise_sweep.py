@@ -17,13 +17,14 @@ Run:  python examples/noise_sweep.py [--out examples/output] [--workers N] [--qu
 
 from __future__ import annotations
 
-import argparse
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 from dfa.studies.sweep import format_summary, run_sweep, spec_from_dict
+from photonics.instrument import check_output_dir, positive_float, positive_int, run_script, script_parser, warn_no_effect
 from photonics.plotting import new_figure, save_figure
 
 
@@ -46,23 +47,26 @@ def make_spec(photons, seeds, epochs: int, hidden: list[int], device: str):
 
 
 def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = script_parser(Path(__file__).name, __doc__.splitlines()[0])
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "output"), help="folder for the figure and the store (default examples/output)")
-    ap.add_argument("--photons", type=float, nargs="+", default=[1, 3, 10, 30, 100, 1000], help="mean photons per pixel per frame")
+    ap.add_argument("--photons", type=positive_float, nargs="+", default=[1, 3, 10, 30, 100, 1000], help="mean photons per pixel per frame")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
-    ap.add_argument("--epochs", type=int, default=10)
-    ap.add_argument("--hidden", type=int, nargs="+", default=[128, 128])
+    ap.add_argument("--epochs", type=positive_int, default=10)
+    ap.add_argument("--hidden", type=positive_int, nargs="+", default=[128, 128])
     ap.add_argument("--device", default="lab-cmos", help="optical device preset or TOML")
     ap.add_argument("--workers", type=int, default=0, help="Dask worker processes (0: run serially in this process)")
     ap.add_argument("--quick", action="store_true", help="2 levels, 2 epochs of a small MLP (a smoke run)")
     args = ap.parse_args(argv)
+    if args.workers < 0:
+        ap.error(f"argument --workers: must be an integer >= 0 (got {args.workers})")
     if args.quick:
+        warn_no_effect(argv, ("--photons", "--epochs", "--hidden"), "with --quick (10 and 1000 photons, 2 epochs, MLP 64-64)")
         args.photons, args.epochs, args.hidden = [10, 1000], 2, [64, 64]
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_output_dir(args.out, option="--out", allow_existing=True, create=False)  # checked before the work
     t0 = time.perf_counter()
 
     spec = make_spec(args.photons, args.seeds, args.epochs, args.hidden, args.device)
+    # the sweep's store creates the folders once the spec is checked
     outcome = run_sweep(spec, out / "noise_sweep", serial=args.workers == 0, workers=args.workers or None, progress=False, announce=print)
     summary = outcome.summary
     print(format_summary(summary))
@@ -89,4 +93,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(Path(__file__).name, main))

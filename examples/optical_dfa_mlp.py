@@ -17,31 +17,32 @@ Run:  python examples/optical_dfa_mlp.py [--out examples/output] [--epochs 10] [
 
 from __future__ import annotations
 
-import argparse
 import logging
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 from dfa import make_config, train_method
+from photonics.instrument import check_output_dir, positive_int, run_script, script_parser, warn_no_effect
 from photonics.plotting import new_figure, save_figure
 
 
 def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = script_parser(Path(__file__).name, __doc__.splitlines()[0])
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "output"), help="folder for the figure (default examples/output)")
-    ap.add_argument("--epochs", type=int, default=10)
-    ap.add_argument("--hidden", type=int, nargs="+", default=[256, 256], help="hidden layer widths")
+    ap.add_argument("--epochs", type=positive_int, default=10)
+    ap.add_argument("--hidden", type=positive_int, nargs="+", default=[256, 256], help="hidden layer widths")
     ap.add_argument("--device", default="lab-cmos", help="optical device preset or TOML (default lab-cmos)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="2 epochs of a smaller MLP")
     args = ap.parse_args(argv)
     if args.quick:
+        warn_no_effect(argv, ("--epochs", "--hidden"), "with --quick (2 epochs, MLP 64-64)")
         args.epochs, args.hidden = 2, [64, 64]
     logging.basicConfig(level=logging.WARNING)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_output_dir(args.out, option="--out", allow_existing=True, create=False)  # checked before the work
     t0 = time.perf_counter()
 
     config = make_config(
@@ -76,10 +77,11 @@ def main(argv=None) -> dict:
     ax2.set_ylabel("angle to the BP update [deg]")
     ax2.set_title("alignment of the first hidden layer")
     ax2.legend(fontsize=8)
+    out.mkdir(exist_ok=True)  # created once there is something to write
     fig_path = save_figure(fig, out / "dfa_training.png")
     print(f"wrote {fig_path}\ndone in {time.perf_counter() - t0:.1f} s")
     return {"accuracy": {k: r.metrics["accuracy"] for k, r in results.items()}, "frames": results["optical-dfa"].optical_frames, "figures": [str(fig_path)]}
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(Path(__file__).name, main))

@@ -17,7 +17,7 @@ Run:  python examples/random_features_classification.py [--out examples/output] 
 
 from __future__ import annotations
 
-import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from sklearn.linear_model import RidgeClassifier
 
 from photonics.compat.lightonml import OPU
 from photonics.compat.lightonml.encoding.base import BinaryThresholdEncoder
+from photonics.instrument import check_output_dir, positive_int, run_script, script_parser, warn_no_effect
 from photonics.plotting import new_figure, save_figure
 
 
@@ -38,17 +39,17 @@ def kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = script_parser(Path(__file__).name, __doc__.splitlines()[0])
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "output"), help="folder for the figure (default examples/output)")
-    ap.add_argument("--components", type=int, nargs="+", default=[125, 250, 500, 1000, 2000], help="numbers of optical features")
+    ap.add_argument("--components", type=positive_int, nargs="+", default=[125, 250, 500, 1000, 2000], help="numbers of optical features")
     ap.add_argument("--devices", nargs="+", default=["ideal", "lab-cmos"], help="device presets or TOML files")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="two sizes only")
     args = ap.parse_args(argv)
     if args.quick:
+        warn_no_effect(argv, ("--components",), "with --quick (200 and 500 features)")
         args.components = [200, 500]
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_output_dir(args.out, option="--out", allow_existing=True, create=False)  # checked before the work
     t0 = time.perf_counter()
 
     digits = load_digits()
@@ -89,10 +90,11 @@ def main(argv=None) -> dict:
     ax.set_ylabel("test accuracy")
     ax.set_title("Digits 8x8: ridge on |T x|^2 features")
     ax.legend(fontsize=8)
+    out.mkdir(exist_ok=True)  # created once there is something to write
     fig_path = save_figure(fig, out / "random_features.png")
     print(f"wrote {fig_path}\ndone in {time.perf_counter() - t0:.1f} s")
     return {"linear": acc_linear, "kernel": acc_kernel, "optical": results, "figures": [str(fig_path)]}
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(Path(__file__).name, main))

@@ -18,12 +18,13 @@ Run:  python examples/randsvd.py [--out examples/output] [--rank 20] [--quick]
 
 from __future__ import annotations
 
-import argparse
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from photonics.instrument import check_output_dir, positive_int, run_script, script_parser, warn_no_effect
 from photonics.plotting import new_figure, save_figure
 from photonics.randnla import randomized_svd
 from photonics.rng import generator
@@ -38,18 +39,18 @@ def test_matrix(m: int, n: int, decay: float, seed: int) -> np.ndarray:
 
 
 def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = script_parser(Path(__file__).name, __doc__.splitlines()[0])
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "output"), help="folder for the figure (default examples/output)")
-    ap.add_argument("--rows", type=int, default=300)
-    ap.add_argument("--cols", type=int, default=200)
-    ap.add_argument("--rank", type=int, default=20)
+    ap.add_argument("--rows", type=positive_int, default=300)
+    ap.add_argument("--cols", type=positive_int, default=200)
+    ap.add_argument("--rank", type=positive_int, default=20)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="a 120 x 80 matrix, rank 10")
     args = ap.parse_args(argv)
     if args.quick:
+        warn_no_effect(argv, ("--rows", "--cols", "--rank"), "with --quick (120 x 80, rank 10)")
         args.rows, args.cols, args.rank = 120, 80, 10
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_output_dir(args.out, option="--out", allow_existing=True, create=False)  # checked before the work
     t0 = time.perf_counter()
 
     a = test_matrix(args.rows, args.cols, 1.5, args.seed)
@@ -88,10 +89,11 @@ def main(argv=None) -> dict:
     ax2.set_yticks(range(len(names)), names, fontsize=8)
     ax2.set_xlabel("||A - U S V^T||_F / ||A - A_k||_F")
     ax2.set_title("error against the optimum (1)")
+    out.mkdir(exist_ok=True)  # created once there is something to write
     fig_path = save_figure(fig, out / "randsvd.png")
     print(f"wrote {fig_path}\ndone in {time.perf_counter() - t0:.1f} s")
     return {"optimal_error": best, "runs": {n: {kk: v for kk, v in r.items() if kk != "s"} for n, r in results.items()}, "figures": [str(fig_path)]}
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(Path(__file__).name, main))

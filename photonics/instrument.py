@@ -8,32 +8,48 @@ recognised wherever they surface, progress bars only on a terminal.
   exception (an interrupt that arrives inside a numba kernel comes back as ``SystemError:
   ... returned a result with an exception set`` whose context is the KeyboardInterrupt).
 * :func:`terminate_as_interrupt`: SIGTERM is handled like Ctrl-C (the same clean-up: atomic
-  writes are abandoned, finished work is kept).
+  writes are abandoned, finished work is kept), and an interrupt that Python would drop
+  (raised inside a finaliser or weakref callback) is kept and raised again at the next safe
+  point (:func:`raise_if_interrupted`).
 * :func:`progress`: a tqdm bar that is shown on an interactive terminal only (a log file or a
   pipe gets no bar updates).
+* :func:`script_parser`, :func:`positive_int`, :func:`positive_float`,
+  :func:`positive_int_list` and :func:`run_script`: the same behaviour for stand-alone scripts
+  (the benchmarks and the examples): options checked by the parser with one-line errors, and
+  one line with status 2 or 130 for refused input, file-system errors and interrupts.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import errno
+import functools
+import math
 import os
 import signal
 import sys
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
-from .errors import ValidationError
+from .errors import PhotonicsError, ValidationError
 
 __all__ = [
     "OutputError",
     "check_output_file",
     "check_output_dir",
     "is_interrupt",
+    "raise_if_interrupted",
     "terminate_as_interrupt",
     "progress",
     "show_progress",
     "describe_os_error",
+    "script_parser",
+    "positive_int",
+    "positive_float",
+    "positive_int_list",
+    "run_script",
+    "warn_no_effect",
 ]
 
 
@@ -128,18 +144,60 @@ def _raise_interrupt(signum, frame):  # pragma: no cover - exercised through sub
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+#: set when a KeyboardInterrupt was raised where Python ignores exceptions (see terminate_as_interrupt)
+_lost_interrupt = False
+
+
+def raise_if_interrupted() -> None:
+    """Raise the KeyboardInterrupt that Python dropped, if one was (see :func:`terminate_as_interrupt`).
+
+    Called where long work can stop cleanly: every item of a :func:`progress` bar, before an
+    atomic write replaces its destination (:func:`photonics.io.atomic_path`), and at the end of
+    a command. A no-op outside commands and scripts.
+    """
+    global _lost_interrupt
+    if _lost_interrupt:
+        _lost_interrupt = False
+        raise KeyboardInterrupt("interrupt received while Python was ignoring exceptions (in a finaliser or weakref callback)")
+
+
 @contextlib.contextmanager
 def terminate_as_interrupt() -> Iterator[None]:
-    """Within the block, SIGTERM raises KeyboardInterrupt (main thread only; a no-op elsewhere)."""
+    """Within the block, SIGTERM raises KeyboardInterrupt like Ctrl-C, and no interrupt is lost
+    (main thread only; a no-op elsewhere).
+
+    Python runs a signal handler at the next Python instruction, and when that instruction
+    belongs to a finaliser or a weakref callback (h5py's object registry runs one as soon as a
+    long ``Dataset.write`` returns, for example) the KeyboardInterrupt is printed as
+    "Exception ignored" and the work goes on. Within the block such an interrupt is recorded
+    instead (a ``sys.unraisablehook``) and raised again by :func:`raise_if_interrupted`: at
+    the next progress-bar item, before an atomic write is committed, or at the latest when
+    the block ends.
+    """
+    global _lost_interrupt
     try:
         old = signal.signal(signal.SIGTERM, _raise_interrupt)
     except (ValueError, OSError):  # not the main thread, or no signals here
         yield
         return
+    previous_hook = sys.unraisablehook
+
+    def record_lost_interrupt(unraisable) -> None:
+        global _lost_interrupt
+        if unraisable.exc_type is not None and issubclass(unraisable.exc_type, KeyboardInterrupt):
+            _lost_interrupt = True
+        else:
+            previous_hook(unraisable)
+
+    _lost_interrupt = False
+    sys.unraisablehook = record_lost_interrupt
     try:
         yield
+        raise_if_interrupted()
     finally:
+        sys.unraisablehook = previous_hook
         signal.signal(signal.SIGTERM, old)
+        _lost_interrupt = False
 
 
 def describe_os_error(exc: OSError) -> str:
@@ -158,7 +216,118 @@ def show_progress(requested: bool = True) -> bool:
 
 
 def progress(iterable=None, *, enabled: bool = True, **kwargs):
-    """A tqdm progress bar, shown only when :func:`show_progress` (``enabled``)."""
+    """A tqdm progress bar, shown only when :func:`show_progress` (``enabled``); every item
+    (or ``update``) first raises an interrupt Python dropped (:func:`raise_if_interrupted`)."""
+    return _bar_class()(iterable, disable=not show_progress(enabled), **kwargs)
+
+
+@functools.lru_cache(maxsize=1)
+def _bar_class():
     from tqdm.auto import tqdm
 
-    return tqdm(iterable, disable=not show_progress(enabled), **kwargs)
+    class InterruptibleBar(tqdm):
+        def __iter__(self):
+            for item in super().__iter__():
+                raise_if_interrupted()
+                yield item
+
+        def update(self, n=1):
+            raise_if_interrupted()
+            return super().update(n)
+
+    return InterruptibleBar
+
+
+# ---- stand-alone scripts ------------------------------------------------------------------------
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1 (got {text!r})") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1 (got {value})")
+    return value
+
+
+def positive_int_list(text: str) -> list[int]:
+    """argparse type: comma-separated integers >= 1 (``"1,64,512"``), at least one."""
+    parts = [t.strip() for t in text.split(",") if t.strip()]
+    try:
+        if not parts:
+            raise argparse.ArgumentTypeError("empty")
+        return [positive_int(t) for t in parts]
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"must be comma-separated integers >= 1 (got {text!r})") from None
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0 (got {text!r})")
+    return value
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    def error(self, message):
+        sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
+        raise SystemExit(2)
+
+
+def script_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
+    """An argparse parser for the stand-alone script ``prog`` whose usage errors are one line
+    and status 2 (``<prog>: error: argument --frames: must be an integer >= 1 (got 0) (see
+    --help)``), like the library's commands."""
+    return _OneLineParser(prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def warn_no_effect(argv: list[str] | None, options: tuple[str, ...], because: str) -> list[str]:
+    """Warn (logging, once) about the ``options`` given on the command line ``argv`` (None: this
+    process's) that ``because`` overrides, e.g. sizes under ``--quick``; returns them."""
+    import logging
+
+    given = sys.argv[1:] if argv is None else argv
+    hit = [o for o in options if any(x == o or x.startswith(o + "=") for x in given)]
+    if hit:
+        logging.getLogger("photonics.instrument").warning("%s: no effect %s", ", ".join(hit), because)
+    return hit
+
+
+def run_script(script: str, work: Callable[[], object], *, cleanup: Callable[[], None] | None = None,
+               kept: Callable[[], str] | None = None) -> int:
+    """Run a stand-alone script's ``work()`` the way the commands run; returns the exit status.
+
+    ``work`` returns an exit status (an int) or anything else for 0. A
+    :class:`~photonics.errors.PhotonicsError` (an input the library refuses) ends with one line
+    ``<script>: error: ...`` on stderr and status 2, a file-system error (missing file,
+    read-only folder, full disk) the same with its description; Ctrl-C or SIGTERM (also
+    when it surfaces inside a numba kernel) with the line ``<script>: interrupted`` and status
+    130, preceded by ``kept()`` when that names results already written. ``cleanup()`` runs
+    before the message in all three cases. Other exceptions (bugs) propagate.
+    """
+    def fail(message: str) -> int:
+        if cleanup is not None:
+            cleanup()
+        sys.stderr.write(f"{script}: error: {message}\n")
+        return 2
+
+    try:
+        with terminate_as_interrupt():
+            status = work()
+        return status if isinstance(status, int) and not isinstance(status, bool) else 0
+    except PhotonicsError as exc:
+        return fail(str(exc))
+    except OSError as exc:
+        return fail(describe_os_error(exc))
+    except BaseException as exc:
+        if not is_interrupt(exc):
+            raise
+        if cleanup is not None:
+            cleanup()
+        note = kept() if kept is not None else ""
+        sys.stderr.write(f"\n{note + chr(10) if note else ''}{script}: interrupted\n")
+        return 130

@@ -42,6 +42,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from .errors import FileFormatError, ShapeError
+from .instrument import raise_if_interrupted
 from .version import __version__
 
 log = logging.getLogger(__name__)
@@ -126,6 +127,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = _tmp_path(path)
     try:
         yield tmp
+        raise_if_interrupted()  # an interrupt Python dropped during the write abandons it too
         os.replace(tmp, path)
     finally:
         if tmp.exists():

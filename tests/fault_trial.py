@@ -226,8 +226,8 @@ def photonics_cases(t: Trial, w: Path) -> None:
     }.items():
         t.cli(name, argv, no_new_files_in=w if "read-only" not in name else None)
     t.cli("calibrate: onto an existing result folder", ["photonics", "calibrate", *dev, "--out", str(cal)], watch=[cal])
-    # the benchmark scripts run on their own (outside `photonics bench`)
-    bench = str(t.root / "benchmarks")
+    # the benchmark scripts run on their own (outside `photonics bench`) and the examples
+    bench, examples = str(t.root / "benchmarks"), str(t.root / "examples")
     for name, argv in {
         "benchmark script: --frames 0": ["python", f"{bench}/camera_noise.py", "--frames", "0", "--out-dir", str(w / "b1")],
         "benchmark script: --repeats -1": ["python", f"{bench}/tm_generation.py", "--repeats", "-1", "--out-dir", str(w / "b2")],
@@ -238,6 +238,12 @@ def photonics_cases(t: Trial, w: Path) -> None:
         "benchmark script: out-dir is a file": ["python", f"{bench}/camera_noise.py", "--quick", "--out-dir", str(w / "x.npy")],
         "benchmark script: out-dir in a missing folder": ["python", f"{bench}/randnla.py", "--quick", "--out-dir", str(w / "no" / "b")],
         "benchmark script: out-dir read-only": ["python", f"{bench}/torch_backend.py", "--quick", "--out-dir", str(ro / "b")],
+        "example: --epochs 0": ["python", f"{examples}/optical_dfa_mlp.py", "--epochs", "0", "--out", str(w / "e1")],
+        "example: --photons NaN": ["python", f"{examples}/noise_sweep.py", "--photons", "nan", "--out", str(w / "e2")],
+        "example: out is a file": ["python", f"{examples}/randsvd.py", "--quick", "--out", str(w / "x.npy")],
+        "example: out read-only": ["python", f"{examples}/randsvd.py", "--quick", "--out", str(ro / "e")],
+        "example: unknown device": ["python", f"{examples}/calibrate_photon_transfer.py", "--device", "nope", "--out", str(w / "e3")],
+        "example: rank above the matrix": ["python", f"{examples}/randsvd.py", "--rank", "500", "--out", str(w / "e4")],
     }.items():
         t.cli(name, argv, no_new_files_in=w if "read-only" not in name else None)
 

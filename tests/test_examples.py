@@ -97,3 +97,46 @@ def test_an_example_runs_from_the_shell(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert "system gain" in proc.stdout and (tmp_path / "photon_transfer.png").is_file()
+
+
+#: every example, with a size option it must refuse at 0 and an argument the library refuses
+BAD_INPUT = {
+    "calibrate_photon_transfer": ("--pixels", ["--levels", "2"], "n_levels must be >= 3"),
+    "noise_sweep": ("--epochs", ["--device", "nope"], "unknown device 'nope'"),
+    "optical_dfa_mlp": ("--epochs", ["--seed", "-1"], "seed must be >= 0"),
+    "random_features_classification": ("--components", ["--devices", "nope"], "unknown device 'nope'"),
+    "randsvd": ("--rank", ["--rank", "500"], "k must be <= min(m, n)"),
+}
+
+
+def _one_line(err: str) -> str:
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def test_every_example_refuses_bad_input_with_one_line(tmp_path, capsys):
+    """As the scripts run from the shell (``run_script(name, main)``): a bad size is refused by
+    the parser, an unusable --out and an input the library refuses by the work, each with one
+    line and status 2 and no folder left behind."""
+    from photonics.instrument import run_script
+
+    assert set(BAD_INPUT) == {p.stem for p in EXAMPLES.glob("*.py") if not p.stem.startswith("_")}
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    for name, (size_option, refused, says) in BAD_INPUT.items():
+        main = runpy.run_path(str(EXAMPLES / f"{name}.py"), run_name=f"examples_{name}")["main"]
+        script = f"{name}.py"
+        try:
+            main([size_option, "0", "--out", str(tmp_path / "o1")])
+        except SystemExit as ex:
+            assert ex.code == 2
+        else:
+            raise AssertionError(f"{name}: {size_option} 0 accepted")
+        assert _one_line(capsys.readouterr().err).startswith(f"{script}: error: argument {size_option}: must be an integer >= 1")
+        assert run_script(script, lambda: main(["--quick", "--out", str(a_file)])) == 2
+        assert _one_line(capsys.readouterr().err) == f"{script}: error: --out {str(a_file)!r} is a file; give a folder"
+        assert run_script(script, lambda: main([*refused, "--out", str(tmp_path / "o2")])) == 2
+        line = _one_line(capsys.readouterr().err)
+        assert line.startswith(f"{script}: error: ") and says in line, line
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"], name  # nothing created

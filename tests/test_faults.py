@@ -148,6 +148,71 @@ def test_interrupt_inside_a_numba_kernel_is_an_interrupt():
     assert not is_interrupt(ValueError("x"))
 
 
+class _DropsAnInterrupt:
+    """Freed at once; its finaliser raises KeyboardInterrupt, which Python ignores ("Exception
+    ignored in ...") - what happens when Ctrl-C lands in h5py's weakref callback after a long
+    Dataset.write."""
+
+    def __del__(self):
+        raise KeyboardInterrupt
+
+
+def test_an_interrupt_python_drops_is_raised_when_the_block_ends(monkeypatch):
+    from photonics.instrument import terminate_as_interrupt
+
+    seen = []
+    monkeypatch.setattr(sys, "unraisablehook", seen.append)
+    done = []
+    with pytest.raises(KeyboardInterrupt, match="ignoring exceptions"):
+        with terminate_as_interrupt():
+            _DropsAnInterrupt()
+            done.append("went on")  # Python itself does not stop here
+    assert done == ["went on"] and seen == []  # recorded, not printed
+    assert sys.unraisablehook == seen.append  # the previous hook is back
+    with terminate_as_interrupt():  # other unraisable exceptions still reach the previous hook
+        class Other:
+            def __del__(self):
+                raise ValueError("x")
+
+        Other()
+    assert [u.exc_type for u in seen] == [ValueError]
+    _DropsAnInterrupt()  # outside a command nothing is recorded or raised later
+    with terminate_as_interrupt():
+        pass
+    assert [u.exc_type for u in seen] == [ValueError, KeyboardInterrupt]
+
+
+def test_a_dropped_interrupt_abandons_an_atomic_write_and_stops_a_loop(tmp_path, monkeypatch):
+    from photonics.instrument import progress, terminate_as_interrupt
+    from photonics.io import atomic_path
+
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: None)
+    reached = []
+    with pytest.raises(KeyboardInterrupt):
+        with terminate_as_interrupt():
+            with atomic_path(tmp_path / "result.json") as tmp:
+                tmp.write_text("{}")
+                _DropsAnInterrupt()
+            reached.append("after the write")
+    assert reached == [] and list(tmp_path.iterdir()) == []  # neither the result nor a temporary
+    items = []
+    with pytest.raises(KeyboardInterrupt):
+        with terminate_as_interrupt():
+            for i in progress(range(5), enabled=False):
+                items.append(i)
+                if i == 1:
+                    _DropsAnInterrupt()
+    assert items == [0, 1]
+    bar = progress(total=3, enabled=False)
+    with pytest.raises(KeyboardInterrupt):
+        with terminate_as_interrupt():
+            bar.update()
+            _DropsAnInterrupt()
+            bar.update()
+            reached.append("second update")
+    assert reached == []
+
+
 def test_serial_sweep_stops_on_an_interrupt_and_records_nothing_false(tmp_path):
     """A point interrupted inside its run is not recorded as failed, and the sweep stops."""
     from dfa.studies.sweep.runner import execute
