@@ -143,6 +143,10 @@ def main(argv=None) -> int:
 
 
 def _measure(a, clock, folder: Path) -> int:
+    from photonics.validation import check_allocation
+
+    # peak: the powers (float32), the means and the numpy chain's temporaries (float64), the outputs
+    check_allocation(48.0 * a.frames * a.pixels, f"--frames {a.frames} x --pixels {a.pixels}", "lower --frames or --pixels")
     print(f"camera read-out, {a.frames} frames x {a.pixels} pixels, on {machine()['cpu']}"
           f" ({'CPU time, 1 thread' if clock else 'wall time'})", flush=True)
     load_before = load_average()

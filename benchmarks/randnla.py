@@ -311,6 +311,10 @@ def main(argv=None) -> int:
 
 
 def _measure(a, folder: Path) -> int:
+    from photonics.validation import check_allocation
+
+    # the float64 test matrix, its SVD and the sketches' working copies: ~8 matrices of m x n
+    check_allocation(64.0 * a.m * a.n, f"--m {a.m} x --n {a.n}", "lower --m or --n")
     res = run(a.m, a.n, a.seeds, a.spectrum, a.quick)
     path = write_json("randnla", res, folder)
     from photonics.plotting.randnla_plots import plot_randnla_study

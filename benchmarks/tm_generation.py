@@ -79,6 +79,10 @@ def main(argv=None) -> int:
 
 
 def _measure(a, folder: Path) -> int:
+    from photonics.validation import check_allocation
+
+    # peak: two float32 copies of the complex block and numpy's float64 normals of the same count
+    check_allocation(48.0 * a.rows * a.cols, f"--rows {a.rows} x --cols {a.cols}", "lower --rows or --cols")
     print(f"TM generation, {a.rows} x {a.cols} complex entries, on {machine()['cpu']}", flush=True)
     res = run(a.rows, a.cols, a.repeats)
     res["quick"] = bool(a.quick)

@@ -16,7 +16,7 @@ import sys
 from types import ModuleType
 
 from .errors import PhotonicsError
-from .instrument import describe_os_error, is_interrupt, terminate_as_interrupt
+from .instrument import describe_memory_error, describe_os_error, is_interrupt, terminate_as_interrupt
 from .version import __version__
 
 __all__ = ["main", "build_parser", "command_parser", "run_command"]
@@ -43,7 +43,7 @@ def run_command(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
     """Parse ``argv``, set up logging, run the chosen sub-command; return the exit status.
 
     No sub-command: help and status 2. A :class:`~photonics.errors.PhotonicsError`, a missing
-    file or any file-system error (read-only folder, full disk...) ends with one line
+    file, any file-system error (read-only folder, full disk...) or a MemoryError ends with one line
     ``<prog> <command>: error: ...`` on stderr and status 2; Ctrl-C or SIGTERM (also when it
     surfaces inside a numba kernel) with one line ``<prog> <command>: interrupted`` and status
     130. Atomic writes leave nothing half-written; what a command finished before stays.
@@ -66,6 +66,9 @@ def run_command(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
         return 2
     except OSError as exc:
         print(f"{where}: error: {describe_os_error(exc)}", file=sys.stderr)
+        return 2
+    except MemoryError as exc:
+        print(f"{where}: error: {describe_memory_error(exc)}", file=sys.stderr)
         return 2
     except Exception as exc:
         if is_interrupt(exc):

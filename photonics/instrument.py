@@ -44,6 +44,7 @@ __all__ = [
     "progress",
     "show_progress",
     "describe_os_error",
+    "describe_memory_error",
     "script_parser",
     "positive_int",
     "positive_float",
@@ -209,6 +210,12 @@ def describe_os_error(exc: OSError) -> str:
     return f"{what}{where}"
 
 
+def describe_memory_error(exc: MemoryError) -> str:
+    """A one-line description of a MemoryError (numpy's names the array it could not allocate)."""
+    detail = str(exc).strip()
+    return f"not enough memory{': ' + detail if detail else ''}; lower the sizes"
+
+
 def show_progress(requested: bool = True) -> bool:
     """Whether a command shows progress bars: asked for, and stderr is an interactive terminal
     (a log file or a pipe gets no bar updates)."""
@@ -304,7 +311,8 @@ def run_script(script: str, work: Callable[[], object], *, cleanup: Callable[[],
     ``work`` returns an exit status (an int) or anything else for 0. A
     :class:`~photonics.errors.PhotonicsError` (an input the library refuses) ends with one line
     ``<script>: error: ...`` on stderr and status 2, a file-system error (missing file,
-    read-only folder, full disk) the same with its description; Ctrl-C or SIGTERM (also
+    read-only folder, full disk) or a MemoryError (a size too large for this machine) the
+    same with its description; Ctrl-C or SIGTERM (also
     when it surfaces inside a numba kernel) with the line ``<script>: interrupted`` and status
     130, preceded by ``kept()`` when that names results already written. ``cleanup()`` runs
     before the message in all three cases. Other exceptions (bugs) propagate.
@@ -323,6 +331,8 @@ def run_script(script: str, work: Callable[[], object], *, cleanup: Callable[[],
         return fail(str(exc))
     except OSError as exc:
         return fail(describe_os_error(exc))
+    except MemoryError as exc:
+        return fail(describe_memory_error(exc))
     except BaseException as exc:
         if not is_interrupt(exc):
             raise

@@ -234,3 +234,18 @@ def test_options_without_effect_are_warned(monkeypatch, caplog):
     assert messages == ["--rows, --cols: no effect with --quick (64 x 1024, 1 repeat)",
                         "--batch: no effect with --table (its cases are fixed)",
                         "--cpu-time has no effect without --table"]
+
+
+@pytest.mark.parametrize("name, argv, says", [
+    ("camera_noise", ["--frames", "1000000", "--pixels", "1000000"], "--frames 1000000 x --pixels 1000000 needs"),
+    ("tm_generation", ["--rows", "1000000", "--cols", "1000000"], "--rows 1000000 x --cols 1000000 needs"),
+    ("randnla", ["--m", "1000000", "--n", "1000000"], "--m 1000000 x --n 1000000 needs"),
+    ("projection", ["--n-in", "1000000", "--n-out", "1000000", "--batch", "8"], "needs"),
+])
+def test_a_size_beyond_the_machine_is_one_line_before_allocating(name, argv, says, tmp_path, capsys):
+    mod = _load(name)
+    out = tmp_path / "out"
+    assert mod.main([*argv, "--out-dir", str(out)]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith(f"{name}.py: error: ") and says in line and "more than this machine has available" in line
+    assert not out.exists()  # the folder it created for the results is gone again

@@ -66,6 +66,13 @@ def test_run_script_statuses(capsys):
     assert run_script("t.py", full_disk) == 2
     assert _lines(capsys.readouterr().err) == ["t.py: error: no space left on the device (/data/out.h5)"]
 
+    def too_big():
+        raise MemoryError("Unable to allocate 745. GiB for an array with shape (100000, 1000000) and data type float64")
+
+    assert run_script("t.py", too_big) == 2
+    assert _lines(capsys.readouterr().err) == ["t.py: error: not enough memory: Unable to allocate 745. GiB for an array with shape "
+                                               "(100000, 1000000) and data type float64; lower the sizes"]
+
     cleaned = []
 
     def interrupted():
