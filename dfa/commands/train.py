@@ -208,7 +208,7 @@ def build_config(args):
 
 def run(args) -> int:
 
-    from dfa.trainer.checks import check_config, check_model, ineffective_settings
+    from dfa.trainer.checks import check_config, check_model, data_warnings, ineffective_settings
     from dfa.trainer.report import format_table, results_json
     from dfa.trainer.threads import set_threads
     from dfa.trainer.train import run_training
@@ -231,6 +231,8 @@ def run(args) -> int:
     set_threads(args.threads, torch_threads=args.torch_threads)
     data = load_dataset(cfg.dataset, **cfg.dataset_options)  # a missing or broken data set fails before any output
     check_model(cfg, data)  # so does a model that cannot be built or cannot fit
+    for warning in data_warnings(cfg, data):
+        print(f"dfa train: warning: {warning}", file=sys.stderr)
     print(
         f"dfa train: {cfg.dataset} / {cfg.model}, methods {', '.join(cfg.methods)}, {cfg.epochs} epochs, seed {cfg.seed}, "
         f"optical device {cfg.feedback.opu}, torch device {cfg.device} -> {out}",

@@ -110,6 +110,19 @@ def check_model(config: TrainConfig, data) -> int:
     return n
 
 
+def data_warnings(config: TrainConfig, data) -> list[str]:
+    """Settings that the loaded data set makes ineffective: a batch larger than the training set
+    (every epoch is then one batch of the whole set, not ``batch_size`` samples)."""
+    x = getattr(data, "x_train", None)
+    if x is None or config.steps_per_epoch:  # random windows (language models) or a fixed step count
+        return []
+    n = int(x.shape[0])
+    if config.batch_size > n:
+        return [f"batch_size {config.batch_size} is larger than the {n} training samples of {config.dataset}: "
+                f"every epoch is one batch of {n}"]
+    return []
+
+
 def ineffective_settings(config: TrainConfig) -> list[str]:
     """Settings of ``config`` that differ from their defaults but have no effect in this run."""
     from dfa.mechanism.feedback import FeedbackConfig

@@ -49,9 +49,12 @@ def test_bad_settings_fail_before_any_work(tmp_path, args, match):
 
 
 def test_an_option_without_effect_is_warned_about(tmp_path):
-    r = _train("--out", str(tmp_path / "run"), "--methods", "bp,optical-dfa", "--encoding", "bitplanes", "--threshold", "0.5")
+    r = _train("--out", str(tmp_path / "run"), "--methods", "bp,optical-dfa", "--encoding", "bitplanes", "--threshold", "0.5",
+               "--dataset", "digits", "--batch-size", "5000")
     assert r.returncode == 0, r.stderr
     assert "warning: feedback.threshold has no effect with feedback.encoding 'bitplanes'" in r.stderr
+    # scikit-learn's digits: 1797 samples, 1438 of them for training (the split of dfa.zoo.data)
+    assert "warning: batch_size 5000 is larger than the 1438 training samples of digits: every epoch is one batch of 1438" in r.stderr
 
 
 def test_an_existing_run_is_not_replaced_unasked_and_a_folder_is_never_shared(tmp_path):
