@@ -147,6 +147,8 @@ def _raise_interrupt(signum, frame):  # pragma: no cover - exercised through sub
 
 #: set when a KeyboardInterrupt was raised where Python ignores exceptions (see terminate_as_interrupt)
 _lost_interrupt = False
+#: how many terminate_as_interrupt blocks are open
+_depth = 0
 
 
 def raise_if_interrupted() -> None:
@@ -190,15 +192,20 @@ def terminate_as_interrupt() -> Iterator[None]:
         else:
             previous_hook(unraisable)
 
-    _lost_interrupt = False
+    global _depth
+    if _depth == 0:
+        _lost_interrupt = False
+    _depth += 1
     sys.unraisablehook = record_lost_interrupt
     try:
         yield
         raise_if_interrupted()
     finally:
+        _depth -= 1
         sys.unraisablehook = previous_hook
         signal.signal(signal.SIGTERM, old)
-        _lost_interrupt = False
+        if _depth == 0:  # an inner block leaves a pending interrupt to the outer one
+            _lost_interrupt = False
 
 
 def describe_os_error(exc: OSError) -> str:

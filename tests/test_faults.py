@@ -176,6 +176,14 @@ def test_an_interrupt_python_drops_is_raised_when_the_block_ends(monkeypatch):
 
         Other()
     assert [u.exc_type for u in seen] == [ValueError]
+    with pytest.raises(KeyboardInterrupt):  # nested blocks: an inner one that fails for another reason
+        with terminate_as_interrupt():  # leaves the dropped interrupt to the outer one
+            with pytest.raises(ValueError):
+                with terminate_as_interrupt():
+                    _DropsAnInterrupt()
+                    raise ValueError("another failure")
+            done.append("outer went on")
+    assert done == ["went on", "outer went on"]
     _DropsAnInterrupt()  # outside a command nothing is recorded or raised later
     with terminate_as_interrupt():
         pass
