@@ -154,9 +154,11 @@ _depth = 0
 def raise_if_interrupted() -> None:
     """Raise the KeyboardInterrupt that Python dropped, if one was (see :func:`terminate_as_interrupt`).
 
-    Called where long work can stop cleanly: every item of a :func:`progress` bar, before an
-    atomic write replaces its destination (:func:`photonics.io.atomic_path`), and at the end of
-    a command. A no-op outside commands and scripts.
+    Called where long work can stop cleanly: before each chunk of frames of an OPU
+    acquisition, each training step (``dfa.trainer``) and each sweep point, at every item of a
+    :func:`progress` bar, before an atomic write replaces its destination
+    (:func:`photonics.io.atomic_path`), and at the end of a command. A no-op outside commands
+    and scripts.
     """
     global _lost_interrupt
     if _lost_interrupt:
@@ -174,8 +176,8 @@ def terminate_as_interrupt() -> Iterator[None]:
     long ``Dataset.write`` returns, for example) the KeyboardInterrupt is printed as
     "Exception ignored" and the work goes on. Within the block such an interrupt is recorded
     instead (a ``sys.unraisablehook``) and raised again by :func:`raise_if_interrupted`: at
-    the next progress-bar item, before an atomic write is committed, or at the latest when
-    the block ends.
+    the next chunk, training step or sweep point, before an atomic write is committed, or at
+    the latest when the block ends.
     """
     global _lost_interrupt
     try:

@@ -221,6 +221,44 @@ def test_a_dropped_interrupt_abandons_an_atomic_write_and_stops_a_loop(tmp_path,
     assert reached == []
 
 
+def test_a_dropped_interrupt_stops_a_projection_and_a_training_before_their_next_chunk_or_step(monkeypatch):
+    from dfa import make_config
+    from dfa.trainer.train import Trainer
+    from photonics import OPU
+    from photonics.instrument import terminate_as_interrupt
+
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: None)
+    opu = OPU("lab-cmos", seed=0)
+    monkeypatch.setattr(opu, "_chunk_frames", lambda: 2)
+    real_read, chunks = opu._read_field, []
+
+    def read_field(*a, **k):
+        chunks.append(1)
+        _DropsAnInterrupt()
+        return real_read(*a, **k)
+
+    monkeypatch.setattr(opu, "_read_field", read_field)
+    x = (np.random.default_rng(0).random((6, opu.n_in)) < 0.5).astype(np.uint8)
+    with pytest.raises(KeyboardInterrupt):
+        with terminate_as_interrupt():
+            opu.project(x)
+    assert len(chunks) == 1  # the second of three chunks never started
+
+    cfg = make_config("digits", model_options={"hidden": [8]}, batch_size=16, epochs=1, align_every=0)
+    steps = []
+
+    def on_step(step, model):
+        steps.append(step)
+        if step == 2:
+            _DropsAnInterrupt()
+
+    trainer = Trainer(cfg, "bp", progress=False, on_step=on_step)
+    with pytest.raises(KeyboardInterrupt):
+        with terminate_as_interrupt():
+            trainer.run()
+    assert steps == [1, 2] and trainer.state.step == 2
+
+
 def test_serial_sweep_stops_on_an_interrupt_and_records_nothing_false(tmp_path):
     """A point interrupted inside its run is not recorded as failed, and the sweep stops."""
     from dfa.studies.sweep.runner import execute
@@ -244,6 +282,24 @@ def test_serial_sweep_stops_on_an_interrupt_and_records_nothing_false(tmp_path):
     tasks = [{"id": k, "method": "dfa", "seed": 0} for k in ("a", "b", "c")]
     with pytest.raises(KeyboardInterrupt):
         execute(tasks, store, runner=runner, progress=False)
+    assert store.records == [{"id": "a"}]
+
+    def runner_dropping(task):  # an interrupt Python dropped while point a ran: a is kept, b never starts
+        if task["id"] == "a":
+            _DropsAnInterrupt()
+        return {"id": task["id"]}
+
+    from photonics.instrument import terminate_as_interrupt
+
+    store = Store()
+    hook = sys.unraisablehook
+    try:
+        sys.unraisablehook = lambda u: None
+        with pytest.raises(KeyboardInterrupt):
+            with terminate_as_interrupt():
+                execute(tasks, store, runner=runner_dropping, progress=False)
+    finally:
+        sys.unraisablehook = hook
     assert store.records == [{"id": "a"}]
 
 

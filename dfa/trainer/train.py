@@ -58,6 +58,7 @@ from dfa.version import __version__
 from dfa.zoo.data import load_dataset
 from dfa.zoo.models import build_model, n_parameters, set_dropout_key
 from photonics.errors import ConfigError
+from photonics.instrument import raise_if_interrupted
 from photonics.io import folder_lock, write_json_atomic
 from photonics.rng import derive_seed
 
@@ -369,6 +370,7 @@ class Trainer:
                         continue
                     if st.step >= self.total_steps:
                         break
+                    raise_if_interrupted()  # a Ctrl-C that Python dropped during the last step (inside a command)
                     loss_value = self.step(i, batch)
                     bar.update(1)
                     if st.step % 10 == 0:

@@ -25,7 +25,7 @@ import time
 from typing import Callable
 
 from photonics.errors import PhotonicsError
-from photonics.instrument import is_interrupt
+from photonics.instrument import is_interrupt, raise_if_interrupted
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +171,7 @@ def execute(tasks: list[dict], store, *, client=None, runner: Callable[[dict], d
                     errors.append((t["id"], f"{type(exc).__name__}: {exc}"))
                 else:
                     store.append(rec)
+                raise_if_interrupted()  # a Ctrl-C that Python dropped during the point (inside a command)
                 bar.update(1)
             return errors
         from distributed import as_completed
