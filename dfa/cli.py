@@ -13,10 +13,11 @@ import argparse
 import sys
 
 from photonics.cli import command_parser, run_command
+from photonics.instrument import finish_process
 
 from .version import __version__
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "console_main", "build_parser"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,5 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     return run_command(build_parser(), argv)
 
 
+def console_main() -> int:
+    """The ``dfa`` console command: :func:`main`, then a quiet end even if a Ctrl-C arrives
+    while the interpreter tears down (:func:`photonics.instrument.finish_process`)."""
+    return finish_process(main())
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    sys.exit(console_main())

@@ -16,10 +16,10 @@ import sys
 from types import ModuleType
 
 from .errors import PhotonicsError
-from .instrument import describe_memory_error, describe_os_error, is_interrupt, terminate_as_interrupt
+from .instrument import describe_memory_error, describe_os_error, finish_process, is_interrupt, terminate_as_interrupt
 from .version import __version__
 
-__all__ = ["main", "build_parser", "command_parser", "run_command"]
+__all__ = ["main", "console_main", "build_parser", "command_parser", "run_command"]
 
 
 def command_parser(prog: str, description: str, version: str, commands: ModuleType) -> argparse.ArgumentParser:
@@ -89,5 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     return run_command(build_parser(), argv)
 
 
+def console_main() -> int:
+    """The ``photonics`` console command: :func:`main`, then a quiet end even if a Ctrl-C
+    arrives while the interpreter tears down (:func:`photonics.instrument.finish_process`)."""
+    return finish_process(main())
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    sys.exit(console_main())

@@ -45,6 +45,7 @@ __all__ = [
     "show_progress",
     "describe_os_error",
     "describe_memory_error",
+    "finish_process",
     "script_parser",
     "positive_int",
     "positive_float",
@@ -208,6 +209,33 @@ def terminate_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, old)
         if _depth == 0:  # an inner block leaves a pending interrupt to the outer one
             _lost_interrupt = False
+
+
+def finish_process(status: int) -> int:
+    """End a command-line process quietly once its command has returned ``status``.
+
+    After the command, the interpreter still tears down (atexit callbacks: torch's operator
+    libraries, numba, tqdm), and a Ctrl-C or SIGTERM arriving then would print a traceback
+    ("Exception ignored in atexit callback ... KeyboardInterrupt") or kill the process by the
+    signal. The work is finished and written, so from here on such a signal ends the process
+    at once with the command's own status; stdout and stderr are flushed first. For the
+    console entry points only (it changes the process's signal handlers).
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+
+    def exit_now(signum, frame):  # pragma: no cover - exercised through subprocess tests
+        os._exit(status)
+
+    try:
+        signal.signal(signal.SIGINT, exit_now)
+        signal.signal(signal.SIGTERM, exit_now)
+    except (ValueError, OSError):  # not the main thread, or no signals here
+        pass
+    return status
 
 
 def describe_os_error(exc: OSError) -> str:

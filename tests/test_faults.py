@@ -259,6 +259,36 @@ def test_a_dropped_interrupt_stops_a_projection_and_a_training_before_their_next
     assert steps == [1, 2] and trainer.state.step == 2
 
 
+def test_an_interrupt_after_the_command_ends_the_process_quietly_with_its_status():
+    """Ctrl-C while the interpreter tears down (atexit callbacks, e.g. torch's) after the command
+    returned: no "Exception ignored ... KeyboardInterrupt" traceback, the command's status, and
+    its output flushed (the console entry points end with finish_process)."""
+    code = ("import atexit, os, signal, sys, time\n"
+            "from photonics.instrument import finish_process\n"
+            "print('the result')\n"
+            "atexit.register(lambda: (os.kill(os.getpid(), signal.SIGINT), time.sleep(30)))\n"
+            "sys.exit(finish_process(3))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (r.returncode, r.stdout, r.stderr) == (3, "the result\n", "")
+
+
+def test_the_console_commands_end_with_finish_process(monkeypatch):
+    import configparser
+
+    import dfa.cli
+    import photonics.cli
+
+    cfg = configparser.ConfigParser()
+    cfg.read(Path(__file__).resolve().parents[1] / "setup.cfg")
+    scripts = dict(line.split(" = ") for line in cfg["options.entry_points"]["console_scripts"].strip().splitlines())
+    assert scripts == {"photonics": "photonics.cli:console_main", "dfa": "dfa.cli:console_main"}
+    for mod in (photonics.cli, dfa.cli):
+        seen = []
+        monkeypatch.setattr(mod, "main", lambda: 7)
+        monkeypatch.setattr(mod, "finish_process", lambda status: seen.append(status) or status)
+        assert mod.console_main() == 7 and seen == [7]
+
+
 def test_serial_sweep_stops_on_an_interrupt_and_records_nothing_false(tmp_path):
     """A point interrupted inside its run is not recorded as failed, and the sweep stops."""
     from dfa.studies.sweep.runner import execute
