@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 from _common import add_common_arguments, check, finish, interleaved_times, load_average, machine, run_as_instrument  # noqa: E402
 
-from photonics.instrument import positive_int, script_parser, warn_no_effect  # noqa: E402
+from photonics.instrument import finish_process, positive_int, script_parser, warn_no_effect  # noqa: E402
 
 TARGET_SAMPLES_PER_S = 1.0e8
 
@@ -174,4 +174,4 @@ def _measure(a, clock, folder: Path) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(finish_process(main()))

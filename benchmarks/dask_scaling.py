@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 from _common import adaptive_time, add_common_arguments, check, finish, machine, run_as_instrument  # noqa: E402
 
-from photonics.instrument import positive_int, script_parser, warn_no_effect  # noqa: E402
+from photonics.instrument import finish_process, positive_int, script_parser, warn_no_effect  # noqa: E402
 
 
 def run(n_in: int, n_out: int, batch: int, repeats: int, processes: bool, workers=(1, 2), seed: int = 0) -> dict:
@@ -102,4 +102,4 @@ def _measure(a, processes: bool, folder: Path) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(finish_process(main()))

@@ -61,7 +61,7 @@ import photonics  # noqa: F401
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import MachineProbe, load_average, machine, run_as_instrument, write_json  # noqa: E402
 
-from photonics.instrument import positive_int, script_parser  # noqa: E402
+from photonics.instrument import finish_process, positive_int, script_parser  # noqa: E402
 
 CASES = {
     "digits": dict(dataset="digits", model_options={"hidden": [256, 256]}, batch_size=32, feedback={"encoding": "ternary"}),
@@ -261,4 +261,4 @@ def _measure(a, folder: Path) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(finish_process(main()))

@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 from _common import adaptive_time, add_common_arguments, check, finish, machine, run_as_instrument  # noqa: E402
 
-from photonics.instrument import positive_float, positive_int, positive_int_list, script_parser, warn_no_effect  # noqa: E402
+from photonics.instrument import finish_process, positive_float, positive_int, positive_int_list, script_parser, warn_no_effect  # noqa: E402
 
 
 def _fast_medium_class():
@@ -191,4 +191,4 @@ def _measure(a, batches: list[int], folder: Path) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(finish_process(main()))

@@ -49,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 from _common import best_time, check, interleaved_times, load_average, machine, run_as_instrument, write_json  # noqa: E402
 
-from photonics.instrument import positive_int, script_parser, warn_no_effect  # noqa: E402
+from photonics.instrument import finish_process, positive_int, script_parser, warn_no_effect  # noqa: E402
 
 log = logging.getLogger("benchmarks.projection")
 
@@ -214,4 +214,4 @@ def _measure(a, clock, folder: Path) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(finish_process(main()))

@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 from _common import machine, run_as_instrument, write_json  # noqa: E402
 
-from photonics.instrument import positive_int, script_parser  # noqa: E402
+from photonics.instrument import finish_process, positive_int, script_parser  # noqa: E402
 
 log = logging.getLogger("benchmarks.randnla")
 
@@ -326,4 +326,4 @@ def _measure(a, folder: Path) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(finish_process(main()))

@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 from _common import adaptive_time, add_common_arguments, check, finish, machine, run_as_instrument  # noqa: E402
 
-from photonics.instrument import positive_int, script_parser, warn_no_effect  # noqa: E402
+from photonics.instrument import finish_process, positive_int, script_parser, warn_no_effect  # noqa: E402
 
 
 def run(n: int, batch: int, repeats: int, seed: int = 0) -> dict:
@@ -182,4 +182,4 @@ def _measure(a, folder: Path) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(finish_process(main()))

@@ -27,7 +27,7 @@ from pathlib import Path
 from photonics import OPU, DeviceConfig
 from photonics.calibration import emva_quantities, measure_emva1288, write_datasheet, write_twin
 from photonics.calibration.report import emva_truth
-from photonics.instrument import check_output_dir, positive_int, run_script, script_parser, warn_no_effect
+from photonics.instrument import check_output_dir, finish_process, positive_int, run_script, script_parser, warn_no_effect
 from photonics.plotting.calibration_plots import plot_photon_transfer, plot_snr
 
 
@@ -92,4 +92,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    sys.exit(run_script(Path(__file__).name, main))
+    sys.exit(finish_process(run_script(Path(__file__).name, main)))

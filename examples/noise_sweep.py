@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from dfa.studies.sweep import format_summary, run_sweep, spec_from_dict
-from photonics.instrument import check_output_dir, positive_float, positive_int, run_script, script_parser, warn_no_effect
+from photonics.instrument import check_output_dir, finish_process, positive_float, positive_int, run_script, script_parser, warn_no_effect
 from photonics.plotting import new_figure, save_figure
 
 
@@ -93,4 +93,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    sys.exit(run_script(Path(__file__).name, main))
+    sys.exit(finish_process(run_script(Path(__file__).name, main)))

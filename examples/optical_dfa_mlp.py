@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from dfa import make_config, train_method
-from photonics.instrument import check_output_dir, positive_int, run_script, script_parser, warn_no_effect
+from photonics.instrument import check_output_dir, finish_process, positive_int, run_script, script_parser, warn_no_effect
 from photonics.plotting import new_figure, save_figure
 
 
@@ -84,4 +84,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    sys.exit(run_script(Path(__file__).name, main))
+    sys.exit(finish_process(run_script(Path(__file__).name, main)))

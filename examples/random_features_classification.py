@@ -28,7 +28,7 @@ from sklearn.linear_model import RidgeClassifier
 
 from photonics.compat.lightonml import OPU
 from photonics.compat.lightonml.encoding.base import BinaryThresholdEncoder
-from photonics.instrument import check_output_dir, positive_int, run_script, script_parser, warn_no_effect
+from photonics.instrument import check_output_dir, finish_process, positive_int, run_script, script_parser, warn_no_effect
 from photonics.plotting import new_figure, save_figure
 
 
@@ -97,4 +97,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    sys.exit(run_script(Path(__file__).name, main))
+    sys.exit(finish_process(run_script(Path(__file__).name, main)))

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from photonics.instrument import check_output_dir, positive_int, run_script, script_parser, warn_no_effect
+from photonics.instrument import check_output_dir, finish_process, positive_int, run_script, script_parser, warn_no_effect
 from photonics.plotting import new_figure, save_figure
 from photonics.randnla import randomized_svd
 from photonics.rng import generator
@@ -96,4 +96,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    sys.exit(run_script(Path(__file__).name, main))
+    sys.exit(finish_process(run_script(Path(__file__).name, main)))
