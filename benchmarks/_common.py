@@ -161,32 +161,34 @@ def checked_out_dir(out_dir: str | os.PathLike | None) -> Path:
 def run_as_instrument(script: str, out_dir: str | os.PathLike | None, work: Callable[[Path], int | None]) -> int:
     """Run a benchmark's ``work(folder)`` the way the suite's commands run; returns the exit status.
 
-    Before any work the output folder must be writable (:func:`checked_out_dir`; the options
-    are checked by the parser, :func:`photonics.instrument.script_parser`); otherwise one line
-    ``<script>: error: ...`` on stderr and status 2. During the work
-    (:func:`photonics.instrument.run_script`): an invalid size the library refuses, or a
-    file-system error (read-only folder, full disk), ends the same way; Ctrl-C or SIGTERM (also
-    when it surfaces inside a numba kernel) ends with one line ``<script>: interrupted`` and
-    status 130, after a line naming the results this run already wrote, if any. Results are
-    written atomically, so nothing is left half-written; a run folder this call created and
-    left empty is removed.
+    The options are checked by the parser (:func:`photonics.instrument.script_parser`), the
+    output folder before the work (:func:`checked_out_dir`), all within
+    :func:`photonics.instrument.run_script`: an unusable folder, an invalid size the library
+    refuses or a file-system error (read-only folder, full disk) end with one line
+    ``<script>: error: ...`` on stderr and status 2; Ctrl-C or SIGTERM (also when it surfaces
+    inside a numba kernel) with one line ``<script>: interrupted`` and status 130, after a line
+    naming the results this run already wrote, if any. Results are written atomically, so
+    nothing is left half-written; a run folder this call created and left empty is removed.
     """
-    import sys
+    from photonics.instrument import run_script
 
-    from photonics.errors import PhotonicsError
-    from photonics.instrument import describe_os_error, run_script
+    folder = Path(out_dir) if out_dir else run_dir()
+    existed = folder.exists() if out_dir else False
 
-    try:
-        existed = bool(out_dir) and Path(out_dir).exists()
-        folder = checked_out_dir(out_dir)
-    except (PhotonicsError, OSError) as exc:
-        sys.stderr.write(f"{script}: error: {exc if isinstance(exc, PhotonicsError) else describe_os_error(exc)}\n")
-        return 2
+    def stamps() -> dict:  # what this run writes: new or replaced files (atomic writes replace the inode)
+        out = {}
+        for p in folder.iterdir() if folder.is_dir() else ():
+            if p.is_file():
+                st = p.stat()
+                out[p.name] = (st.st_ino, st.st_mtime_ns)
+        return out
 
-    def files() -> dict:
-        return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in folder.iterdir() if p.is_file()} if folder.is_dir() else {}
+    before: dict = {}
 
-    before = files()  # what this run writes (new or replaced; atomic writes replace the inode)
+    def checked_work():
+        checked_out_dir(out_dir)  # before the work
+        before.update(stamps())
+        return work(folder)
 
     def tidy() -> None:  # an interrupted or failed run leaves no empty folder of its own
         if not existed:
@@ -196,10 +198,10 @@ def run_as_instrument(script: str, out_dir: str | os.PathLike | None, work: Call
                 pass
 
     def kept() -> str:
-        written = sorted(name for name, stamp in files().items() if before.get(name) != stamp)
+        written = sorted(name for name, stamp in stamps().items() if before.get(name) != stamp)
         return f"{script}: finished results kept in {folder}: {', '.join(written)}" if written else ""
 
-    return run_script(script, lambda: work(folder), cleanup=tidy, kept=kept)
+    return run_script(script, checked_work, cleanup=tidy, kept=kept)
 
 
 def write_json(name: str, data: dict, out_dir: str | os.PathLike | None = None) -> Path:

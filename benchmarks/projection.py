@@ -165,7 +165,7 @@ def main(argv=None) -> int:
     clock = None
     if a.cpu_time:
         if not a.table:
-            log.warning("--cpu-time has no effect without --table")
+            warn_no_effect(argv, ("--cpu-time",), "without --table")
         else:
             import time
 

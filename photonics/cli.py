@@ -15,8 +15,7 @@ import pkgutil
 import sys
 from types import ModuleType
 
-from .errors import PhotonicsError
-from .instrument import describe_memory_error, describe_os_error, finish_process, is_interrupt, terminate_as_interrupt
+from .instrument import describe_error, finish_process, is_interrupt, terminate_as_interrupt
 from .version import __version__
 
 __all__ = ["main", "console_main", "build_parser", "command_parser", "run_command"]
@@ -61,16 +60,11 @@ def run_command(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
     except KeyboardInterrupt:
         print(f"\n{where}: interrupted", file=sys.stderr)
         return 130
-    except (PhotonicsError, FileNotFoundError) as exc:
-        print(f"{where}: error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"{where}: error: {describe_os_error(exc)}", file=sys.stderr)
-        return 2
-    except MemoryError as exc:
-        print(f"{where}: error: {describe_memory_error(exc)}", file=sys.stderr)
-        return 2
     except Exception as exc:
+        message = describe_error(exc)
+        if message is not None:
+            print(f"{where}: error: {message}", file=sys.stderr)
+            return 2
         if is_interrupt(exc):
             print(f"\n{where}: interrupted", file=sys.stderr)
             return 130

@@ -45,6 +45,7 @@ __all__ = [
     "show_progress",
     "describe_os_error",
     "describe_memory_error",
+    "describe_error",
     "finish_process",
     "script_parser",
     "positive_int",
@@ -253,6 +254,20 @@ def describe_memory_error(exc: MemoryError) -> str:
     return f"not enough memory{': ' + detail if detail else ''}; lower the sizes"
 
 
+def describe_error(exc: BaseException) -> str | None:
+    """The one line a command or script answers ``exc`` with (status 2): an input the library
+    refuses (:class:`~photonics.errors.PhotonicsError`), a missing file, any other file-system
+    error (:func:`describe_os_error`) or a MemoryError (:func:`describe_memory_error`); None for
+    anything else (an interrupt, a bug)."""
+    if isinstance(exc, (PhotonicsError, FileNotFoundError)):
+        return str(exc)
+    if isinstance(exc, OSError):
+        return describe_os_error(exc)
+    if isinstance(exc, MemoryError):
+        return describe_memory_error(exc)
+    return None
+
+
 def show_progress(requested: bool = True) -> bool:
     """Whether a command shows progress bars: asked for, and stderr is an interactive terminal
     (a log file or a pipe gets no bar updates)."""
@@ -345,36 +360,27 @@ def run_script(script: str, work: Callable[[], object], *, cleanup: Callable[[],
                kept: Callable[[], str] | None = None) -> int:
     """Run a stand-alone script's ``work()`` the way the commands run; returns the exit status.
 
-    ``work`` returns an exit status (an int) or anything else for 0. A
-    :class:`~photonics.errors.PhotonicsError` (an input the library refuses) ends with one line
-    ``<script>: error: ...`` on stderr and status 2, a file-system error (missing file,
-    read-only folder, full disk) or a MemoryError (a size too large for this machine) the
-    same with its description; Ctrl-C or SIGTERM (also
-    when it surfaces inside a numba kernel) with the line ``<script>: interrupted`` and status
-    130, preceded by ``kept()`` when that names results already written. ``cleanup()`` runs
-    before the message in all three cases. Other exceptions (bugs) propagate.
+    ``work`` returns an exit status (an int) or anything else for 0. An input the library
+    refuses, a file-system error (missing file, read-only folder, full disk) or a MemoryError (a
+    size too large for this machine) ends with one line ``<script>: error: ...`` on stderr
+    (:func:`describe_error`) and status 2; Ctrl-C or SIGTERM (also when it surfaces inside a
+    numba kernel) with the line ``<script>: interrupted`` and status 130, preceded by
+    ``kept()`` when that names results already written. ``cleanup()`` runs before the message
+    in both cases. Other exceptions (bugs) propagate.
     """
-    def fail(message: str) -> int:
-        if cleanup is not None:
-            cleanup()
-        sys.stderr.write(f"{script}: error: {message}\n")
-        return 2
-
     try:
         with terminate_as_interrupt():
             status = work()
         return status if isinstance(status, int) and not isinstance(status, bool) else 0
-    except PhotonicsError as exc:
-        return fail(str(exc))
-    except OSError as exc:
-        return fail(describe_os_error(exc))
-    except MemoryError as exc:
-        return fail(describe_memory_error(exc))
     except BaseException as exc:
-        if not is_interrupt(exc):
+        message = describe_error(exc)
+        if message is None and not is_interrupt(exc):
             raise
         if cleanup is not None:
             cleanup()
+        if message is not None:
+            sys.stderr.write(f"{script}: error: {message}\n")
+            return 2
         note = kept() if kept is not None else ""
         sys.stderr.write(f"\n{note + chr(10) if note else ''}{script}: interrupted\n")
         return 130

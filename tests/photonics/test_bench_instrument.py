@@ -233,7 +233,7 @@ def test_options_without_effect_are_warned(monkeypatch, caplog):
     messages = [r.getMessage() for r in caplog.records]
     assert messages == ["--rows, --cols: no effect with --quick (64 x 1024, 1 repeat)",
                         "--batch: no effect with --table (its cases are fixed)",
-                        "--cpu-time has no effect without --table"]
+                        "--cpu-time: no effect without --table"]
 
 
 @pytest.mark.parametrize("name, argv, says", [
