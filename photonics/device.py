@@ -44,13 +44,13 @@ __all__ = ["OPU", "ReferenceCalibration", "reference_normalisation", "save_devic
 CHUNK_BYTES = 256 * 1024**2
 
 
-
 def _stop_on_dropped_interrupt(items):
     """``items``, raising before each one an interrupt that Python dropped during the previous
     chunk (inside a command: :func:`photonics.instrument.raise_if_interrupted`)."""
     for item in items:
         raise_if_interrupted()
         yield item
+
 
 @dataclass(frozen=True)
 class ReferenceCalibration:
@@ -555,6 +555,14 @@ class OPU:
         log.info("reference calibration: %d frames x 3, %.3g%% of pixels below the reference floor", n, 100 * weak)
         return self._refcal
 
+    def reference_for(self, exposure_s: float) -> ReferenceCalibration:
+        """The reference calibration at ``exposure_s`` [s] (already checked): the last one, or a
+        new :meth:`calibrate_reference` when there is none yet or it was taken at another exposure."""
+        cal = self._refcal
+        if cal is None or cal.exposure_s != exposure_s:
+            cal = self.calibrate_reference(exposure_s=exposure_s)
+        return cal
+
     @property
     def reference_calibration(self) -> ReferenceCalibration | None:
         """The last reference calibration, or None before the first :meth:`linear`."""
@@ -601,9 +609,7 @@ class OPU:
         scheme = check_choice(scheme or self.config.reference.scheme, "scheme", LINEAR_SCHEMES, error=ValidationError)
         frames, single = self._encode(x, encoder)
         exposure_s = self.camera.check_exposure(exposure_s)
-        cal = self._refcal
-        if cal is None or cal.exposure_s != exposure_s:
-            cal = self.calibrate_reference(exposure_s=exposure_s)
+        cal = self.reference_for(exposure_s)
         n_f, batch = frames.shape[:2]
         flat = frames.reshape(n_f * batch, self.n_in)
         if raw:
@@ -630,9 +636,7 @@ class OPU:
         """
         self._require_dmd("linear_frames")
         exposure_s = self.camera.check_exposure(exposure_s)
-        cal = self._refcal
-        if cal is None or cal.exposure_s != exposure_s:
-            cal = self.calibrate_reference(exposure_s=exposure_s)
+        cal = self.reference_for(exposure_s)
         return self._linear_of(frames_u8, self.config.reference.scheme, exposure_s, cal)
 
     def _linear_of(self, flat: np.ndarray, scheme: str, exposure_s: float, cal) -> np.ndarray:

@@ -286,9 +286,7 @@ class TorchOPU:
         opu = self.opu
         scheme = opu.config.reference.scheme
         exposure_s = opu.camera.check_exposure(exposure_s)
-        cal = opu.reference_calibration
-        if cal is None or cal.exposure_s != exposure_s:
-            cal = opu.calibrate_reference(exposure_s=exposure_s)
+        cal = opu.reference_for(exposure_s)
         level, norm = self._linear_constants(cal, scheme)
         n = int(xf.shape[0])
         exact = scheme == "exact"
@@ -336,9 +334,7 @@ class TorchOPU:
         scheme = check_choice(scheme or opu.config.reference.scheme, "scheme", LINEAR_SCHEMES, error=ValidationError)
         xf, single = self.as_frames(x)
         exposure_s = opu.camera.check_exposure(exposure_s)
-        cal = opu.reference_calibration
-        if cal is None or cal.exposure_s != exposure_s:
-            cal = opu.calibrate_reference(exposure_s=exposure_s)
+        cal = opu.reference_for(exposure_s)
         if scheme == opu.config.reference.scheme:
             y = self.linear_frames(xf, exposure_s=exposure_s)
             return y[0] if single else y

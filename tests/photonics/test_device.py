@@ -315,3 +315,21 @@ def test_exact_linear_keeps_the_kernel_arguments_of_16_exposures_at_most(rng):
         assert np.array_equal(y, ((on - off) - level) / norm)
         assert len(a._difference_plans) <= 16
     assert exposures[0] in a._difference_plans and len(a._difference_plans) < 16  # rebuilt after a clear
+
+
+def test_a_new_exposure_gets_a_new_reference_calibration(rng):
+    """Noiseless device, exact scheme: y = (I(x + r) - I(x) - Z) / (2 sqrt Z) with every intensity
+    and Z proportional to the exposure t, so y scales as sqrt(t) when Z is measured again at the
+    new exposure (a calibration kept from the old one would shift and scale y differently)."""
+    cfg = DeviceConfig.preset("ideal", n_in=16, n_out=64)
+    x = binary_frames(rng, 6, 16)
+    for call in ("linear", "linear_frames"):
+        opu = OPU(cfg, seed=3)
+        t1 = opu.config.camera.exposure_s
+        t2 = t1 / 4.0
+        frames = np.ascontiguousarray(x, dtype=np.uint8)
+        y1 = getattr(opu, call)(frames)
+        assert opu.reference_calibration.exposure_s == t1
+        y2 = getattr(opu, call)(frames, exposure_s=t2)
+        assert opu.reference_calibration.exposure_s == t2
+        np.testing.assert_allclose(y2, y1 * np.sqrt(t2 / t1), rtol=1e-4, atol=1e-4 * np.abs(y1).max())
