@@ -19,3 +19,15 @@ def sample_var_se(x: np.ndarray) -> float:
     """Standard error of the sample variance, estimated from the data: sd((x - mean)^2) / sqrt(n)."""
     d2 = (x - x.mean()) ** 2
     return float(d2.std(ddof=1) / np.sqrt(x.size))
+
+
+def stderr_lines(err: str) -> list[str]:
+    """The non-blank lines of a command's stderr."""
+    return [ln for ln in err.splitlines() if ln.strip()]
+
+
+def one_line(err: str) -> str:
+    """The only non-blank line of a command's stderr (fails if there are several or none)."""
+    lines = stderr_lines(err)
+    assert len(lines) == 1, lines
+    return lines[0]

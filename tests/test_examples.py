@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tests.helpers import one_line
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 K_SIGMA = 4.0
 
@@ -109,13 +111,7 @@ BAD_INPUT = {
 }
 
 
-def _one_line(err: str) -> str:
-    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
-    assert len(lines) == 1, lines
-    return lines[0]
-
-
-def test_every_example_refuses_bad_input_with_one_line(tmp_path, capsys):
+def test_every_example_refuses_bad_input_withone_line(tmp_path, capsys):
     """As the scripts run from the shell (``run_script(name, main)``): a bad size is refused by
     the parser, an unusable --out and an input the library refuses by the work, each with one
     line and status 2 and no folder left behind."""
@@ -133,10 +129,10 @@ def test_every_example_refuses_bad_input_with_one_line(tmp_path, capsys):
             assert ex.code == 2
         else:
             raise AssertionError(f"{name}: {size_option} 0 accepted")
-        assert _one_line(capsys.readouterr().err).startswith(f"{script}: error: argument {size_option}: must be an integer >= 1")
+        assert one_line(capsys.readouterr().err).startswith(f"{script}: error: argument {size_option}: must be an integer >= 1")
         assert run_script(script, lambda: main(["--quick", "--out", str(a_file)])) == 2
-        assert _one_line(capsys.readouterr().err) == f"{script}: error: --out {str(a_file)!r} is a file; give a folder"
+        assert one_line(capsys.readouterr().err) == f"{script}: error: --out {str(a_file)!r} is a file; give a folder"
         assert run_script(script, lambda: main([*refused, "--out", str(tmp_path / "o2")])) == 2
-        line = _one_line(capsys.readouterr().err)
+        line = one_line(capsys.readouterr().err)
         assert line.startswith(f"{script}: error: ") and says in line, line
         assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"], name  # nothing created

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from photonics.errors import ValidationError
+from tests.helpers import one_line
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 #: every script, with an integer option it must refuse at 0
@@ -38,12 +39,6 @@ def _no_work(*args, **kwargs):
     raise AssertionError("the work started although the input was invalid")
 
 
-def _one_line(err: str) -> str:
-    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
-    assert len(lines) == 1, lines
-    return lines[0]
-
-
 def test_every_script_is_covered():
     scripts = {p.stem for p in BENCH.glob("*.py") if not p.stem.startswith("_")}
     assert scripts == set(SCRIPTS)
@@ -58,7 +53,7 @@ def test_bad_integer_option_is_one_line_before_work(name, monkeypatch, capsys):
         with pytest.raises(SystemExit) as ex:
             mod.main([option, bad])
         assert ex.value.code == 2
-        line = _one_line(capsys.readouterr().err)
+        line = one_line(capsys.readouterr().err)
         assert line.startswith(f"{name}.py: error: argument {option}: must be an integer >= 1")
 
 
@@ -70,7 +65,7 @@ def test_unusable_out_dir_is_one_line_before_work(name, tmp_path, monkeypatch, c
     a_file.write_text("{}")
     for out_dir, says in ((a_file, "is a file"), (a_file / "sub", "is not a folder"), (tmp_path / "missing" / "sub", "does not exist")):
         assert mod.main(["--out-dir", str(out_dir)]) == 2
-        line = _one_line(capsys.readouterr().err)
+        line = one_line(capsys.readouterr().err)
         assert line.startswith(f"{name}.py: error: --out-dir") and says in line
     assert a_file.read_text() == "{}"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["result.json"]
@@ -91,7 +86,7 @@ def test_number_lists_and_floats_are_checked(monkeypatch, capsys):
         with pytest.raises(SystemExit) as ex:
             mod.main(argv)
         assert ex.value.code == 2
-        assert says in _one_line(capsys.readouterr().err)
+        assert says in one_line(capsys.readouterr().err)
     from photonics.instrument import positive_float, positive_int_list
 
     assert positive_int_list(" 1, 64 ,512") == [1, 64, 512]
@@ -120,7 +115,7 @@ def test_cuda_refused_where_torch_sees_no_gpu(monkeypatch, capsys):
     with pytest.raises(SystemExit) as ex:
         mod.main(["--device", "cuda"])
     assert ex.value.code == 2
-    assert "--device: cuda is not available" in _one_line(capsys.readouterr().err)
+    assert "--device: cuda is not available" in one_line(capsys.readouterr().err)
 
 
 # ---- run_as_instrument, with stand-in work ----------------------------------------------------
@@ -163,14 +158,14 @@ def test_interrupt_before_any_result_leaves_no_empty_folder(common, tmp_path, ca
         raise KeyboardInterrupt
 
     assert common.run_as_instrument("x.py", None, work) == 130
-    assert _one_line(capsys.readouterr().err) == "x.py: interrupted"
+    assert one_line(capsys.readouterr().err) == "x.py: interrupted"
     assert list((tmp_path / "runs" / "bench").iterdir()) == []
     # a folder that existed before is left, with what it held
     kept = tmp_path / "kept"
     kept.mkdir()
     (kept / "old.json").write_text("{}")
     assert common.run_as_instrument("x.py", kept, work) == 130
-    assert _one_line(capsys.readouterr().err) == "x.py: interrupted"  # old.json is not this run's
+    assert one_line(capsys.readouterr().err) == "x.py: interrupted"  # old.json is not this run's
     assert (kept / "old.json").read_text() == "{}"
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -189,12 +184,12 @@ def test_interrupt_wrapped_by_a_numba_kernel_is_recognised(common, tmp_path, cap
     assert capsys.readouterr().err.strip().endswith("x.py: interrupted")
 
 
-def test_file_system_and_validation_errors_are_one_line(common, tmp_path, capsys):
+def test_file_system_and_validation_errors_areone_line(common, tmp_path, capsys):
     def read_only(folder):
         raise OSError(errno.EROFS, "Read-only file system", str(folder / "x.json"))
 
     assert common.run_as_instrument("x.py", tmp_path / "a", read_only) == 2
-    line = _one_line(capsys.readouterr().err)
+    line = one_line(capsys.readouterr().err)
     assert line.startswith("x.py: error: read-only file system (") and line.endswith("x.json)")
     assert not (tmp_path / "a").exists()
 
@@ -202,7 +197,7 @@ def test_file_system_and_validation_errors_are_one_line(common, tmp_path, capsys
         raise ValidationError("n_in must be >= 1 (got 0)")
 
     assert common.run_as_instrument("x.py", tmp_path / "b", refused) == 2
-    assert _one_line(capsys.readouterr().err) == "x.py: error: n_in must be >= 1 (got 0)"
+    assert one_line(capsys.readouterr().err) == "x.py: error: n_in must be >= 1 (got 0)"
 
 
 def test_a_bug_is_not_hidden(common, tmp_path):
@@ -246,6 +241,6 @@ def test_a_size_beyond_the_machine_is_one_line_before_allocating(name, argv, say
     mod = _load(name)
     out = tmp_path / "out"
     assert mod.main([*argv, "--out-dir", str(out)]) == 2
-    line = _one_line(capsys.readouterr().err)
+    line = one_line(capsys.readouterr().err)
     assert line.startswith(f"{name}.py: error: ") and says in line and "more than this machine has available" in line
     assert not out.exists()  # the folder it created for the results is gone again

@@ -8,10 +8,7 @@ import pytest
 
 from photonics.errors import ConfigError
 from photonics.instrument import positive_float, positive_int, positive_int_list, run_script, script_parser, warn_no_effect
-
-
-def _lines(err: str) -> list[str]:
-    return [ln for ln in err.splitlines() if ln.strip()]
+from tests.helpers import stderr_lines
 
 
 @pytest.mark.parametrize("text", ["0", "-1", "1.5", "x", ""])
@@ -43,7 +40,7 @@ def test_parser_errors_are_one_line(capsys):
         with pytest.raises(SystemExit) as ex:
             ap.parse_args(argv)
         assert ex.value.code == 2
-        (line,) = _lines(capsys.readouterr().err)
+        (line,) = stderr_lines(capsys.readouterr().err)
         assert line.startswith("tool.py: error: ") and says in line and line.endswith("(see --help)")
     assert ap.parse_args(["--n", "3"]).n == 3
 
@@ -58,19 +55,19 @@ def test_run_script_statuses(capsys):
         raise ConfigError("camera.bit_depth must be in 1..16 (got 0)")
 
     assert run_script("t.py", refused) == 2
-    assert _lines(capsys.readouterr().err) == ["t.py: error: camera.bit_depth must be in 1..16 (got 0)"]
+    assert stderr_lines(capsys.readouterr().err) == ["t.py: error: camera.bit_depth must be in 1..16 (got 0)"]
 
     def full_disk():
         raise OSError(errno.ENOSPC, "No space left on device", "/data/out.h5")
 
     assert run_script("t.py", full_disk) == 2
-    assert _lines(capsys.readouterr().err) == ["t.py: error: no space left on the device (/data/out.h5)"]
+    assert stderr_lines(capsys.readouterr().err) == ["t.py: error: no space left on the device (/data/out.h5)"]
 
     def too_big():
         raise MemoryError("Unable to allocate 745. GiB for an array with shape (100000, 1000000) and data type float64")
 
     assert run_script("t.py", too_big) == 2
-    assert _lines(capsys.readouterr().err) == ["t.py: error: not enough memory: Unable to allocate 745. GiB for an array with shape "
+    assert stderr_lines(capsys.readouterr().err) == ["t.py: error: not enough memory: Unable to allocate 745. GiB for an array with shape "
                                                "(100000, 1000000) and data type float64; lower the sizes"]
 
     cleaned = []
@@ -79,9 +76,9 @@ def test_run_script_statuses(capsys):
         raise KeyboardInterrupt
 
     assert run_script("t.py", interrupted, cleanup=lambda: cleaned.append(1), kept=lambda: "t.py: kept a.json") == 130
-    assert _lines(capsys.readouterr().err) == ["t.py: kept a.json", "t.py: interrupted"]
+    assert stderr_lines(capsys.readouterr().err) == ["t.py: kept a.json", "t.py: interrupted"]
     assert run_script("t.py", interrupted, cleanup=lambda: cleaned.append(2), kept=lambda: "") == 130
-    assert _lines(capsys.readouterr().err) == ["t.py: interrupted"]
+    assert stderr_lines(capsys.readouterr().err) == ["t.py: interrupted"]
     assert run_script("t.py", refused, cleanup=lambda: cleaned.append(3)) == 2
     capsys.readouterr()
     assert cleaned == [1, 2, 3]
