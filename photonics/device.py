@@ -29,7 +29,7 @@ from .config import DENSE_LIMIT_BYTES, LINEAR_SCHEMES, DeviceConfig
 from .dmd import DMD
 from .encoding import Encoder
 from .errors import FileFormatError, ShapeError, ValidationError
-from .instrument import raise_if_interrupted
+from .instrument import interruptible
 from .io import atomic_h5, open_h5
 from .medium import Medium, build_medium
 from .records import stored_device_config
@@ -42,14 +42,6 @@ __all__ = ["OPU", "ReferenceCalibration", "reference_normalisation", "save_devic
 
 #: Bytes of float32 work memory per projection chunk (split field + power + DN).
 CHUNK_BYTES = 256 * 1024**2
-
-
-def _stop_on_dropped_interrupt(items):
-    """``items``, raising before each one an interrupt that Python dropped during the previous
-    chunk (inside a command: :func:`photonics.instrument.raise_if_interrupted`)."""
-    for item in items:
-        raise_if_interrupted()
-        yield item
 
 
 @dataclass(frozen=True)
@@ -349,7 +341,7 @@ class OPU:
             return ((0, n),)
         starts = range(0, n, step)
         it = tqdm(starts, desc="frames", unit="chunk", leave=False) if self.progress else starts
-        return ((s, min(s + step, n)) for s in _stop_on_dropped_interrupt(it))
+        return ((s, min(s + step, n)) for s in interruptible(it))  # a dropped Ctrl-C stops before the next chunk
 
     def _difference_plan(self, exposure_s: float) -> tuple:
         """The fused exact-scheme kernel's fixed arguments for an exposure on a static medium

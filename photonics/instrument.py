@@ -40,6 +40,7 @@ __all__ = [
     "check_output_dir",
     "is_interrupt",
     "raise_if_interrupted",
+    "interruptible",
     "terminate_as_interrupt",
     "progress",
     "show_progress",
@@ -168,6 +169,14 @@ def raise_if_interrupted() -> None:
         raise KeyboardInterrupt("interrupt received while Python was ignoring exceptions (in a finaliser or weakref callback)")
 
 
+def interruptible(items: Iterable) -> Iterator:
+    """``items``, raising before each one an interrupt that Python dropped during the work on
+    the previous one (:func:`raise_if_interrupted`): for loops of long steps."""
+    for item in items:
+        raise_if_interrupted()
+        yield item
+
+
 @contextlib.contextmanager
 def terminate_as_interrupt() -> Iterator[None]:
     """Within the block, SIGTERM raises KeyboardInterrupt like Ctrl-C, and no interrupt is lost
@@ -286,9 +295,7 @@ def _bar_class():
 
     class InterruptibleBar(tqdm):
         def __iter__(self):
-            for item in super().__iter__():
-                raise_if_interrupted()
-                yield item
+            return interruptible(super().__iter__())
 
         def update(self, n=1):
             raise_if_interrupted()
