@@ -190,7 +190,7 @@ def terminate_as_interrupt() -> Iterator[None]:
     the next chunk, training step or sweep point, before an atomic write is committed, or at
     the latest when the block ends.
     """
-    global _lost_interrupt
+    global _lost_interrupt, _depth
     try:
         old = signal.signal(signal.SIGTERM, _raise_interrupt)
     except (ValueError, OSError):  # not the main thread, or no signals here
@@ -205,7 +205,6 @@ def terminate_as_interrupt() -> Iterator[None]:
         else:
             previous_hook(unraisable)
 
-    global _depth
     if _depth == 0:
         _lost_interrupt = False
     _depth += 1

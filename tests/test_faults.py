@@ -289,7 +289,7 @@ def test_the_console_commands_end_with_finish_process(monkeypatch):
         assert mod.console_main() == 7 and seen == [7]
 
 
-def test_serial_sweep_stops_on_an_interrupt_and_records_nothing_false(tmp_path):
+def test_serial_sweep_stops_on_an_interrupt_and_records_nothing_false(tmp_path, monkeypatch):
     """A point interrupted inside its run is not recorded as failed, and the sweep stops."""
     from dfa.studies.sweep.runner import execute
 
@@ -322,14 +322,10 @@ def test_serial_sweep_stops_on_an_interrupt_and_records_nothing_false(tmp_path):
     from photonics.instrument import terminate_as_interrupt
 
     store = Store()
-    hook = sys.unraisablehook
-    try:
-        sys.unraisablehook = lambda u: None
-        with pytest.raises(KeyboardInterrupt):
-            with terminate_as_interrupt():
-                execute(tasks, store, runner=runner_dropping, progress=False)
-    finally:
-        sys.unraisablehook = hook
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: None)
+    with pytest.raises(KeyboardInterrupt):
+        with terminate_as_interrupt():
+            execute(tasks, store, runner=runner_dropping, progress=False)
     assert store.records == [{"id": "a"}]
 
 
